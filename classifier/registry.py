@@ -57,6 +57,7 @@ class ModelCard:
     stages: tuple[Stage, ...] = ()
     torchvision: str | None = None
     small_input: bool = False
+    block: str | None = None
     notes: str = ""
 
     @property
@@ -89,6 +90,7 @@ class ModelCard:
             "stages": [vars(s) for s in self.stages],
             "torchvision": self.torchvision,
             "small_input": self.small_input,
+            "block": self.block,
             "notes": self.notes,
         }
 
@@ -116,13 +118,16 @@ def register_model(
     stages: tuple[Stage, ...] | list[tuple[str, int, int]] = (),
     torchvision: str | None = None,
     small_input: bool = False,
+    block: str | None = None,
     notes: str = "",
     **defaults,
 ):
     """Register ``fn`` under ``name``; ``defaults`` become keyword arguments of the build.
 
     One builder function can serve several variants by being registered several times
-    with different ``defaults`` (for example ``depth=50``).
+    with different ``defaults`` (for example ``depth=50``). ``block`` names one
+    representative submodule (an Inception module, a bottleneck) that the app draws on
+    its own to show what the family's building block looks like.
     """
     stage_objs = tuple(s if isinstance(s, Stage) else Stage(*s) for s in stages)
     card = ModelCard(
@@ -136,6 +141,7 @@ def register_model(
         stages=stage_objs,
         torchvision=torchvision,
         small_input=small_input,
+        block=block,
         notes=notes,
     )
 

@@ -1,0 +1,107 @@
+"""Architectures: pick a network, read its card, and look at its layers, graph and
+receptive fields. Everything here is shape-only work on the meta device."""
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from classifier import get_card, list_families, list_models
+from classifier.analysis import analyze
+from classifier.analysis.zoo import zoo_overview
+from classifier.explorer_format import human_count, rf_text
+
+st.title("Architectures")
+
+families = list_families()
+family_names = [f.name for f in families]
+left, right, size_col = st.columns([2, 2, 1])
+family_name = left.selectbox(
+    "Family",
+    family_names,
+    format_func=lambda n: f"{n} ({next(f.year for f in families if f.name == n)})",
+    key="arch_family",
+)
+names = list_models(family=family_name)
+name = right.selectbox("Variant", names, format_func=lambda n: f"{get_card(n).variant}  ·  {n}", key="arch_model")
+card = get_card(name)
+c, h, w = card.input_size
+side = size_col.number_input("Input side (px)", min_value=16, max_value=1024, value=h, step=16, key=f"arch_side_{name}")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _analysis(model_name: str, input_size: tuple[int, int, int]):
+    return analyze(model_name, input_size=input_size)
+
+
+try:
+    a = _analysis(name, (c, int(side), int(side)))
+except Exception as exc:  # a too-small input for this net is a user choice, not a crash
+    st.error(f"{card.variant} cannot run at {side}×{side}: {exc}. Try a larger input side.")
+    st.stop()
+
+st.subheader(f"{card.variant} — {card.family.name}, {card.year}")
+paper = f"[{card.paper}]({card.link})" if card.link else card.paper
+st.markdown(f"**Paper:** {paper}" + (f" — {card.family.authors}" if card.family.authors else ""))
+st.markdown("\n".join(f"- {idea}" for idea in card.family.ideas))
+if card.notes:
+    st.caption(card.notes)
+
+m1, m2, m3, m4, m5 = st.columns(5)
+delta = None
+if card.paper_params:
+    delta = f"paper: {human_count(card.paper_params)}"
+m1.metric("Parameters", human_count(a.params), delta=delta, delta_color="off", help=card.params_source or None)
+m2.metric("MACs", human_count(a.macs), help=f"multiply–accumulates for one {c}×{side}×{side} image")
+m3.metric("Depth", a.depth, help="convolution and linear layers on the longest path")
+m4.metric("Receptive field", rf_text(a.final_rf), help="of the last spatial feature map, in input pixels")
+m5.metric("Input", f"{c}×{side}×{side}", delta=f"torchvision: {card.torchvision}" if card.torchvision else None, delta_color="off")
+
+table_tab, graph_tab, rf_tab, block_tab, zoo_tab = st.tabs(
+    ["Layer table", "Layer graph", "Receptive fields", "Building block", "Zoo overview"]
+)
+
+with table_tab:
+    rows = pd.DataFrame([r.to_dict() for r in a.rows])
+    st.dataframe(rows, hide_index=True, width="stretch", height=420)
+    st.caption(f"{len(rows)} layers · totals: {a.params:,} parameters, {a.macs:,} MACs")
+
+with graph_tab:
+    depth = st.slider("Module depth", 1, a.graph.max_depth, min(2, a.graph.max_depth), key=f"graph_depth_{name}",
+                      help="1 shows the top-level modules; the maximum shows every operation")
+    st.graphviz_chart(a.graph.to_dot(depth), width="stretch")
+
+with rf_tab:
+    prof = pd.DataFrame(a.rf_profile)
+    fig = go.Figure()
+    fig.add_scatter(x=prof.index, y=prof["rf"], name="receptive field (px)", mode="lines+markers", hovertext=prof["name"])
+    fig.add_scatter(x=prof.index, y=prof["stride"], name="effective stride", mode="lines", yaxis="y2", hovertext=prof["name"])
+    fig.update_layout(
+        xaxis_title="spatial layer (in execution order)",
+        yaxis=dict(title="receptive field (px)"),
+        yaxis2=dict(title="effective stride", overlaying="y", side="right", type="log"),
+        legend=dict(orientation="h", y=1.1),
+        height=420,
+        margin=dict(t=40, b=40),
+    )
+    st.plotly_chart(fig, width="stretch")
+    st.caption("Theoretical receptive field: how many input pixels can reach one unit of each layer. "
+               "Where branches merge, the largest field counts.")
+
+with block_tab:
+    if card.block:
+        st.markdown(f"One building block, `{card.block}`, drawn operation by operation:")
+        st.graphviz_chart(a.graph.subgraph_dot(card.block), width="stretch")
+    else:
+        st.info(f"{card.variant} has no repeated building block: its graph tab shows the whole network.")
+
+with zoo_tab:
+    st.markdown("Every registered model at its own input size: year against MACs, bubble size by parameters.")
+    if st.toggle("Compute the whole zoo", key="zoo_on", help="builds every model on the meta device once; cached afterwards"):
+        bar = st.progress(0.0, text="Analysing the zoo…")
+        table = pd.DataFrame(zoo_overview(progress=lambda done, total, n: bar.progress(done / total, text=f"{n} ({done}/{total})")))
+        bar.empty()
+        fig = px.scatter(table, x="year", y="macs", size="params", color="family", hover_name="name", log_y=True,
+                         size_max=45, labels={"macs": "MACs", "year": "year"})
+        fig.update_layout(height=520, margin=dict(t=20))
+        st.plotly_chart(fig, width="stretch")

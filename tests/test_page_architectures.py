@@ -1,0 +1,58 @@
+"""AppTest of the Architectures page through app.py's navigation."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from classifier import get_card
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file("app.py", default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def choose(at: AppTest, name: str) -> AppTest:
+    at.selectbox(key="arch_family").set_value(get_card(name).family.name).run()
+    at.selectbox(key="arch_model").set_value(name).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("name, params, rf", [
+    # torchvision's VGG-16: 138,357,544 parameters; pool5 receptive field 212 / stride 32
+    # (Araujo et al., "Computing Receptive Fields of CNNs", Distill 2019).
+    ("vgg16", "138M", "212 px / stride 32"),
+    # torchvision's ResNet-50: 25,557,032 parameters.
+    ("resnet50", "25.6M", None),
+])
+def test_card_figures_table_and_graph(name, params, rf):
+    at = choose(open_app(), name)
+    assert get_card(name).variant in at.subheader[0].value
+    assert metric(at, "Parameters") == params
+    if rf:
+        assert metric(at, "Receptive field") == rf
+    table = at.dataframe[0].value
+    assert {"name", "type", "output_shape", "params", "macs"} <= set(table.columns)
+    assert table["params"].sum() > 0
+    assert at.get("graphviz_chart"), "the layer graph is missing"
+
+
+def test_graph_depth_slider_changes_the_graph():
+    at = choose(open_app(), "resnet18")
+    slider = at.slider(key="graph_depth_resnet18")
+    first = at.get("graphviz_chart")[0].proto.spec
+    slider.set_value(slider.max).run()
+    assert at.get("graphviz_chart")[0].proto.spec != first
+
+
+def test_input_side_too_small_is_a_message_not_a_crash():
+    at = choose(open_app(), "vgg16")
+    at.number_input(key="arch_side_vgg16").set_value(16).run()
+    assert not at.exception
+    assert "cannot run at 16×16" in at.error[0].value

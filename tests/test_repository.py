@@ -1,0 +1,37 @@
+"""Promises about the repository itself: the README's commands, CI, and layering."""
+
+import re
+
+from tests_paths import ROOT
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    sections = re.split(r"^## ", text, flags=re.M)
+    blocks = {s.splitlines()[0]: re.findall(r"```bash\n(.*?)\n```", s, flags=re.S) for s in sections[1:]}
+    return blocks["Run the app"] + blocks["Run the tests"]
+
+
+def test_readme_has_one_app_and_one_test_command():
+    app, tests = readme_commands()
+    assert "\n" not in app and app.endswith("streamlit run app.py")
+    assert "\n" not in tests and "pytest" in tests
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    _, tests = readme_commands()
+    assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_library_never_imports_streamlit():
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "classifier").rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+streamlit", p.read_text(), flags=re.M)
+    ]
+    assert not offenders
+
+
+def test_readme_screenshot_exists():
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / "README.md").read_text()):
+        assert (ROOT / image).is_file(), image
