@@ -1,0 +1,315 @@
+"""CondenseNet — "CondenseNet: An Efficient DenseNet using Learned Group Convolutions",
+Huang, Liu, van der Maaten and Weinberger, 2017 (arXiv 1711.09224).
+
+A DenseNet whose 1×1 convolutions learn their own grouping: during the first half of
+training the least important input channels of each group are pruned in C stages (a
+mask on a dense convolution); afterwards the network is converted into an efficient one
+where each such layer is an index selection followed by an ordinary group convolution.
+Growth rates double from stage to stage, since deep layers rely more on fresh features.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from classifier.layers import ChannelShuffle, NormActConv
+from classifier.registry import Family, register_model
+
+CONDENSENET = Family(
+    name="CondenseNet",
+    year=2017,
+    paper="CondenseNet: An Efficient DenseNet using Learned Group Convolutions",
+    arxiv="1711.09224",
+    authors="Gao Huang, Shichen Liu, Laurens van der Maaten, Kilian Q. Weinberger",
+    ideas=(
+        "Learned group convolution: each group of a 1×1 convolution learns which input "
+        "channels it keeps, pruning the weakest in C stages during the first half of training.",
+        "After training, a layer becomes an index selection plus a plain group convolution, "
+        "cheap at inference time.",
+        "The growth rate doubles at every resolution change, because deep layers depend more "
+        "on new features than on old ones.",
+        "Dense connections also run across blocks (average pooling keeps every feature map).",
+    ),
+)
+
+
+def condensation_stage(progress: float, condense_factor: int) -> int:
+    """How many pruning stages should be done at ``progress`` ∈ [0, 1] of training: one
+    more after each (1 / (2·(C−1)))-th of training, all C−1 of them by the half-way point."""
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"progress is a fraction of training in [0, 1], got {progress}")
+    return min(condense_factor - 1, math.floor(2 * (condense_factor - 1) * progress))
+
+
+# ---------------------------------------------------------------------------------------
+# Blocks
+
+
+class LearnedGroupConv(nn.Module):
+    """BN → ReLU → 1×1 convolution whose weight is masked. Output channel ``o`` belongs to
+    group ``o % groups``; each pruning stage removes, in every group, the ``in/C`` still
+    active input channels with the smallest summed weight magnitude over that group.
+
+    The mask is a buffer, so a checkpoint keeps the learned structure; ``stage`` counts the
+    pruning stages done. The convolution is applied functionally with ``weight * mask``,
+    which torch.fx traces as an ordinary conv2d.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, groups: int, condense_factor: int):
+        super().__init__()
+        if in_ch % condense_factor or out_ch % groups:
+            raise ValueError(f"{in_ch} inputs / {out_ch} outputs do not split into C={condense_factor}, G={groups}")
+        self.in_channels, self.out_channels = in_ch, out_ch
+        self.groups, self.condense_factor = groups, condense_factor
+        self.norm = nn.BatchNorm2d(in_ch)
+        self.relu = nn.ReLU()
+        self.weight = nn.Parameter(torch.empty(out_ch, in_ch, 1, 1))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+        self.register_buffer("mask", torch.ones(out_ch, in_ch, 1, 1))
+        self.register_buffer("stage", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(self.relu(self.norm(x)), self.weight * self.mask)
+
+    def group_mask(self, group: int) -> torch.Tensor:
+        """Which input channels ``group`` still reads (its rows of the mask are identical)."""
+        return self.mask[group, :, 0, 0] > 0
+
+    @torch.no_grad()
+    def condense_to(self, progress: float) -> None:
+        """Run the pruning stages due at ``progress`` that have not run yet."""
+        target = condensation_stage(progress, self.condense_factor)
+        delta = self.in_channels // self.condense_factor
+        while int(self.stage) < target:
+            importance = (self.weight * self.mask).abs().flatten(1)
+            for g in range(self.groups):
+                score = importance[g :: self.groups].sum(0).masked_fill(~self.group_mask(g), math.inf)
+                self.mask[g :: self.groups, score.topk(delta, largest=False).indices] = 0
+            self.stage += 1
+
+    def lasso_loss(self) -> torch.Tensor:
+        """Group lasso over (group, input channel) weight columns: the regulariser the paper
+        adds to the loss so whole columns shrink before they are pruned. Zero once condensed."""
+        if int(self.stage) >= self.condense_factor - 1:
+            return self.weight.new_zeros(())
+        w = (self.weight * self.mask).squeeze(-1).squeeze(-1).pow(2)
+        per_group = w.unflatten(0, (-1, self.groups)).sum(0)  # rows o = k·G + g → sum over k
+        return per_group.clamp(min=1e-6).sqrt().sum()
+
+
+class CondensedConv(nn.Module):
+    """The inference form of a :class:`LearnedGroupConv`: select each group's kept input
+    channels (a channel kept by two groups is copied twice), BN → ReLU, a 1×1 group
+    convolution, and a shuffle that puts output ``k`` of group ``g`` back at ``k·G + g``."""
+
+    def __init__(self, index: torch.Tensor, out_ch: int, groups: int):
+        super().__init__()
+        self.register_buffer("index", index)
+        self.norm = nn.BatchNorm2d(len(index))
+        self.relu = nn.ReLU()
+        self.conv = nn.Conv2d(len(index), out_ch, 1, groups=groups, bias=False)
+        self.shuffle = ChannelShuffle(groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.index_select(x, 1, self.index)
+        return self.shuffle(self.conv(self.relu(self.norm(x))))
+
+    @classmethod
+    @torch.no_grad()
+    def from_learned(cls, learned: LearnedGroupConv) -> "CondensedConv":
+        g = learned.groups
+        kept = [learned.group_mask(i).nonzero().flatten() for i in range(g)]
+        if len({len(k) for k in kept}) != 1:
+            raise ValueError("groups keep different numbers of channels; the mask was edited by hand")
+        index = torch.cat(kept)
+        new = cls(index, learned.out_channels, g).to(learned.weight.device)
+        new.conv.weight.copy_(torch.cat([learned.weight[i::g][:, k] for i, k in enumerate(kept)]))
+        bn, old = new.norm, learned.norm
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(bn, name).copy_(getattr(old, name)[index])
+        bn.num_batches_tracked.copy_(old.num_batches_tracked)
+        bn.eps, bn.momentum = old.eps, old.momentum
+        return new.train(learned.training)
+
+
+class DenseLayer(nn.Module):
+    """Learned 1×1 group conv to ``bottleneck·k`` channels, 3×3 group conv to ``k``, and
+    the new ``k`` maps appended to the input."""
+
+    def __init__(
+        self, in_ch: int, growth: int, bottleneck: int, groups_1x1: int, groups_3x3: int, condense_factor: int
+    ):
+        super().__init__()
+        self.conv_1 = LearnedGroupConv(in_ch, bottleneck * growth, groups_1x1, condense_factor)
+        self.conv_2 = NormActConv(bottleneck * growth, growth, 3, groups=groups_3x3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.conv_2(self.conv_1(x))], 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Network
+
+
+class CondenseNet(nn.Module):
+    """Stem conv (no BN, as in the reference), dense blocks of ``layers[i]`` layers with
+    growth ``growth[i]``, 2×2 average pooling between blocks, BN-ReLU, global pool, linear.
+
+    Training: call :meth:`condense_step` with the fraction of training done (every epoch
+    is enough) and add ``λ·lasso_loss()`` to the loss if you like; then
+    :func:`convert_to_efficient` gives the inference network.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        growth: Sequence[int],
+        num_classes: int,
+        stem_stride: int,
+        bottleneck: int = 4,
+        groups_1x1: int = 4,
+        groups_3x3: int = 4,
+        condense_factor: int = 4,
+    ):
+        super().__init__()
+        if len(layers) != len(growth):
+            raise ValueError("one growth rate per dense block")
+        channels = 2 * growth[0]
+        features: OrderedDict[str, nn.Module] = OrderedDict(
+            init_conv=nn.Conv2d(3, channels, 3, stem_stride, 1, bias=False)
+        )
+        for i, (n, k) in enumerate(zip(layers, growth), start=1):
+            block = []
+            for _ in range(n):
+                block.append(DenseLayer(channels, k, bottleneck, groups_1x1, groups_3x3, condense_factor))
+                channels += k
+            features[f"denseblock_{i}"] = nn.Sequential(
+                OrderedDict((f"denselayer_{j}", layer) for j, layer in enumerate(block, start=1))
+            )
+            if i < len(layers):
+                features[f"transition_{i}"] = nn.AvgPool2d(2)
+        features["norm_last"] = nn.BatchNorm2d(channels)
+        features["relu_last"] = nn.ReLU()
+        features["pool_last"] = nn.AdaptiveAvgPool2d(1)
+        self.features = nn.Sequential(features)
+        self.flatten = nn.Flatten(1)
+        self.classifier = nn.Linear(channels, num_classes)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.features(x)))
+
+    def condense_step(self, progress: float) -> None:
+        """Prune every learned group convolution up to the stage due at ``progress``
+        ∈ [0, 1]; a no-op once the half-way point has been passed and applied."""
+        for m in self.modules():
+            if isinstance(m, LearnedGroupConv):
+                m.condense_to(progress)
+
+    def lasso_loss(self) -> torch.Tensor:
+        """Sum of the group-lasso terms of every learned group convolution."""
+        terms = [m.lasso_loss() for m in self.modules() if isinstance(m, LearnedGroupConv)]
+        return torch.stack(terms).sum()
+
+
+class CondensedLinear(nn.Module):
+    """A classifier that reads only the features whose weights matter most: the
+    reference conversion keeps the half of the pooled features with the largest summed
+    absolute weight over all classes."""
+
+    def __init__(self, index: torch.Tensor, out_features: int):
+        super().__init__()
+        self.register_buffer("index", index)
+        self.linear = nn.Linear(len(index), out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.index_select(x, 1, self.index))
+
+    @classmethod
+    @torch.no_grad()
+    def from_linear(cls, linear: nn.Linear, keep: float) -> "CondensedLinear":
+        n = int(linear.in_features * keep)
+        index = linear.weight.abs().sum(0).topk(n).indices.sort().values
+        new = cls(index, linear.out_features).to(linear.weight.device)
+        new.linear.weight.copy_(linear.weight[:, index])
+        new.linear.bias.copy_(linear.bias)
+        return new.train(linear.training)
+
+
+def convert_to_efficient(model: nn.Module, classifier_keep: float = 1.0) -> nn.Module:
+    """A copy of ``model`` with every :class:`LearnedGroupConv` replaced by its
+    :class:`CondensedConv`: index selection and a real group convolution instead of a
+    masked dense one, computing the same outputs. Call it after training (or at least
+    after ``condense_step(0.5)``); earlier, the groups simply keep more channels.
+
+    ``classifier_keep < 1`` also prunes the inputs of the final linear layer as the
+    authors' conversion does (with 0.5, which the paper's parameter counts include);
+    unlike the rest, that changes the logits a little."""
+    if not 0.0 < classifier_keep <= 1.0:
+        raise ValueError(f"classifier_keep is a fraction in (0, 1], got {classifier_keep}")
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, LearnedGroupConv):
+                setattr(parent, name, CondensedConv.from_learned(child))
+    if classifier_keep < 1.0:
+        model.classifier = CondensedLinear.from_linear(model.classifier, classifier_keep)
+    return model
+
+
+# ---------------------------------------------------------------------------------------
+# Builders
+
+_CONVERTED = "paper_params counts the network convert_to_efficient(model, classifier_keep=0.5) returns."
+
+
+@register_model(
+    "condensenet_86_cifar",
+    family=CONDENSENET,
+    variant="CondenseNet-86 (G=C=4, k=8-16-32), CIFAR-10",
+    input_size=(3, 32, 32),
+    num_classes=10,
+    small_input=True,
+    paper_params=520_000,
+    params_source="Huang et al. 2017, CIFAR results table: CondenseNet-86, 0.52M",
+    stages=[("features.denseblock_1", 128, 1), ("features.denseblock_2", 352, 2), ("features.denseblock_3", 800, 4)],
+    block="features.denseblock_1.denselayer_2",
+    notes=_CONVERTED,
+    layers=(14, 14, 14), growth=(8, 16, 32), stem_stride=1,
+)
+@register_model(
+    "condensenet_182_cifar",
+    family=CONDENSENET,
+    variant="CondenseNet-182 (G=C=4, k=12-24-48), CIFAR-10",
+    input_size=(3, 32, 32),
+    num_classes=10,
+    small_input=True,
+    paper_params=4_200_000,
+    params_source="Huang et al. 2017, CIFAR results table: CondenseNet-182, 4.2M",
+    stages=[("features.denseblock_1", 384, 1), ("features.denseblock_2", 1104, 2), ("features.denseblock_3", 2544, 4)],
+    block="features.denseblock_1.denselayer_2",
+    notes=_CONVERTED,
+    layers=(30, 30, 30), growth=(12, 24, 48), stem_stride=1,
+)
+@register_model(
+    "condensenet_g4",
+    family=CONDENSENET,
+    variant="CondenseNet (G=C=4), ImageNet",
+    paper_params=4_800_000,
+    params_source="Huang et al. 2017, ImageNet results table: CondenseNet (G=C=4), 4.8M",
+    stages=[("features.denseblock_1", 48, 2), ("features.denseblock_2", 144, 4), ("features.denseblock_3", 400, 8),
+            ("features.denseblock_4", 1040, 16), ("features.denseblock_5", 2064, 32)],
+    block="features.denseblock_2.denselayer_2",
+    notes=_CONVERTED + " Blocks of 4-6-8-10-8 layers, growth 8-16-32-64-128.",
+    layers=(4, 6, 8, 10, 8), growth=(8, 16, 32, 64, 128), stem_stride=2,
+)
+def condensenet(num_classes: int, **config) -> CondenseNet:
+    """CondenseNet as trained: learned group convolutions with their pruning masks."""
+    return CondenseNet(num_classes=num_classes, **config)
