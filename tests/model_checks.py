@@ -8,6 +8,7 @@ about the model, and torchvision's state dict loads strictly and gives its logit
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import Counter
 
@@ -15,6 +16,7 @@ import torch
 import torchvision
 from captum.attr import Deconvolution
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from classifier import create_model, get_card
 
@@ -36,6 +38,17 @@ def meta_param_count(name: str, **kwargs) -> int:
     with torch.device("meta"):
         model = create_model(name, **kwargs)
     return sum(p.numel() for p in model.parameters())
+
+
+def meta_macs(name: str, size: int | None = None, **kwargs) -> int:
+    """Multiply-adds of one image's forward pass (FlopCounterMode's FLOPs / 2), counted on
+    the meta device at the card's input size or at ``size``."""
+    c, h, w = get_card(name).input_size
+    with torch.device("meta"):
+        model = create_model(name, **kwargs)
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(1, c, size or h, size or w))
+    return counter.get_total_flops() // 2
 
 
 def input_for(name: str, batch: int = 2, size: int | None = None) -> torch.Tensor:
@@ -77,19 +90,41 @@ def check_fx_trace(model: nn.Module, x: torch.Tensor) -> torch.fx.GraphModule:
     return gm
 
 
-def check_forward_backward(model: nn.Module, x: torch.Tensor, num_classes: int) -> None:
+def check_forward_backward(model: nn.Module, x: torch.Tensor, num_classes: int):
+    """In training a net with auxiliary classifiers (GoogLeNet, Inception-v3) returns a
+    tuple whose first item is the logits; every item then takes part in the loss, so the
+    auxiliary heads must receive gradients too. In eval mode the logits come alone, except
+    from a multi-exit net (MSDNet), which returns every exit's logits, earliest first; the
+    eval output is returned so that :func:`check_model` can tell the two apart."""
     model.train()
     out = model(x)
-    logits = out[0] if isinstance(out, (tuple, list)) else out
-    assert logits.shape == (x.shape[0], num_classes)
-    logits.float().sum().backward()
+    outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+    for logits in outputs:
+        assert logits.shape == (x.shape[0], num_classes)
+    sum(o.float().sum() for o in outputs).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is not None for g in grads), "some parameters got no gradient"
     model.eval()
     with torch.no_grad():
         out = model(x)
-    assert out.shape == (x.shape[0], num_classes)
-    assert torch.isfinite(out).all()
+    # A multi-exit net (MSDNet) returns every exit's logits in eval mode too, earliest
+    # first; the last is its final prediction.
+    for logits in out if isinstance(out, (tuple, list)) else [out]:
+        assert logits.shape == (x.shape[0], num_classes)
+        assert torch.isfinite(logits).all()
+    return out
+
+
+class FinalExit(nn.Module):
+    """A multi-exit net seen through its last exit, for tools that need one tensor of
+    logits (captum's attributions)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[-1]
 
 
 def check_deconvolution(model: nn.Module, x: torch.Tensor) -> None:
@@ -104,28 +139,162 @@ def check_deconvolution(model: nn.Module, x: torch.Tensor) -> None:
     assert attr.shape == inp.shape and torch.isfinite(attr).all()
 
 
-def check_model(name: str, size: int | None = None, batch: int = 2) -> nn.Module:
-    """Build, forward/backward in train and eval, fx-trace, activation rules, Deconvolution."""
+def check_model(name: str, size: int | None = None, batch: int = 2, **model_kwargs) -> nn.Module:
+    """Build, forward/backward in train and eval, fx-trace, activation rules, Deconvolution.
+    ``model_kwargs`` go to the builder (a ViT's ``image_size`` must match ``size``)."""
     torch.manual_seed(0)
     card = get_card(name)
-    model = create_model(name)
+    model = create_model(name, **model_kwargs)
     x = input_for(name, batch=batch, size=size)
-    check_forward_backward(model, x, card.num_classes)
+    out = check_forward_backward(model, x, card.num_classes)
     check_activation_rules(model, x)
     check_fx_trace(model, x)
-    check_deconvolution(model, x)
+    check_deconvolution(FinalExit(model) if isinstance(out, (tuple, list)) else model, x)
     return model
 
 
-def check_torchvision_logits(name: str, size: int | None = None, atol: float = 1e-4, **tv_kwargs) -> None:
-    """torchvision's randomly initialised state dict loads strictly and gives its logits."""
+def _make_logits_informative(model: nn.Module, x: torch.Tensor) -> None:
+    """Give a freshly initialised net logits worth comparing. Parameters that start at
+    zero (ViT's head, many biases) are redrawn, and BatchNorm statistics are set from the
+    batch itself: with default statistics, nets whose init shrinks the signal (the
+    depthwise convs of MobileNet/EfficientNet) give logits of 1e-14, equal to anything."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.02)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: after one batch, that batch's statistics
+    if norms:
+        model.train()
+        with torch.no_grad():
+            model(x)
+    model.eval()
+
+
+def check_torchvision_logits(
+    name: str, size: int | None = None, atol: float = 1e-4, model_kwargs: dict | None = None, **tv_kwargs
+) -> None:
+    """Our randomly initialised state dict and torchvision's model match key for key and
+    shape for shape (``strict=True``) and give the same logits. ``tv_kwargs`` go to
+    torchvision's builder and ``model_kwargs`` to ours (for example the same
+    ``image_size`` for a ViT); ``atol`` is relative to the largest logit.
+
+    torchvision's model is built on the meta device and takes our tensors, so only one
+    net is initialised (VGG's init alone takes seconds); one with buffers outside its
+    state dict, which would stay on the meta device, is built for real instead."""
     card = get_card(name)
     assert card.torchvision, f"{name} has no torchvision counterpart on its card"
     torch.manual_seed(0)
-    reference = torchvision.models.get_model(card.torchvision, weights=None, **tv_kwargs).eval()
-    ours = create_model(name)
-    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours = create_model(name, **(model_kwargs or {}))
     x = input_for(name, batch=2, size=size)
+    _make_logits_informative(ours, x)
+    with torch.device("meta"):
+        reference = torchvision.models.get_model(card.torchvision, weights=None, **tv_kwargs)
+    reference.load_state_dict(ours.state_dict(), strict=True, assign=True)
+    if any(t.is_meta for t in [*reference.parameters(), *reference.buffers()]):
+        reference = torchvision.models.get_model(card.torchvision, weights=None, **tv_kwargs)
+        reference.load_state_dict(ours.state_dict(), strict=True)
+    reference.eval()
     with torch.no_grad():
         expected, got = reference(x), ours(x)
-    assert (expected - got).abs().max().item() <= atol
+    scale = expected.abs().max().item()
+    assert expected.std().item() > 1e-3, f"reference logits too uniform to compare (scale {scale:.2e})"
+    assert (expected - got).abs().max().item() <= atol * max(1.0, scale)
+
+
+class _StagesSeen(Exception):
+    """Raised by a hook once every stage has been seen, to skip the rest of the forward
+    (the head of a net such as LeNet only accepts the card's input size)."""
+
+
+def _stage_shapes(model: nn.Module, x: torch.Tensor, modules: list[str]) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str):
+        def hook(mod, inp, out):
+            shapes.setdefault(name, tuple(out.shape))
+            if len(shapes) == len(modules):
+                raise _StagesSeen
+
+        return hook
+
+    hooks = [model.get_submodule(m).register_forward_hook(record(m)) for m in modules]
+    try:
+        model(x)
+    except _StagesSeen:
+        pass
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def measure_stages(name: str, size: int | None = None) -> list[tuple[str, int, float]]:
+    """(module, channels, stride) of each card stage, measured with forward hooks on the
+    meta device. The stride is the growth of the input over the growth of the stage output
+    between two inputs that differ by a multiple of every stride, so it is the cumulative
+    stride whatever the padding (a valid 5×5 conv shrinks the map but has stride 1)."""
+    card = get_card(name)
+    modules = [s.module for s in card.stages]
+    c, h, _ = card.input_size
+    h = size or h
+    step = math.lcm(*(s.stride for s in card.stages))
+    with torch.device("meta"):
+        model = create_model(name)
+    # BatchNorm keeps shapes, and on the meta device it runs through slow Python
+    # decompositions (most of the time of a BN-heavy net such as NASNet): skip it here.
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.forward = _same
+    seen = []
+    for side in (h, h + step):
+        with torch.device("meta"):
+            seen.append(_stage_shapes(model, torch.empty(1, c, side, side), modules))
+    missing = [m for m in modules if m not in seen[0]]
+    assert not missing, f"stage modules never ran: {missing}"
+    growth = {m: seen[1][m][-1] - seen[0][m][-1] for m in modules}
+    # A map that does not grow with the input (after a global pool) has no finite stride.
+    return [(m, seen[0][m][1], step / growth[m] if growth[m] else math.inf) for m in modules]
+
+
+def check_stages(name: str, size: int | None = None) -> None:
+    """The card's stages name real submodules with those output channels and strides,
+    in order of non-decreasing stride. Only a net without spatial layers (a fully
+    connected net on flattened pixels) may have no stages: it has no resolutions."""
+    card = get_card(name)
+    if not card.stages:
+        with torch.device("meta"):
+            spatial = [n for n, m in create_model(name).named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
+        assert not spatial, f"{name} has no stages on its card but has convolutions: {spatial[:3]}"
+        return
+    strides = [s.stride for s in card.stages]
+    assert strides == sorted(strides), f"stages out of stride order: {strides}"
+    assert measure_stages(name, size) == [(s.module, s.channels, s.stride) for s in card.stages]
+
+
+def check_torchvision_names_and_shapes(name: str) -> nn.Module:
+    """torchvision's state dict keys and shapes, and its normalisation settings (eps,
+    momentum: not in the state dict, yet they change the logits of pretrained weights),
+    compared on the meta device: free even for nets too big to run twice in a test
+    (ViT-H), whose logits are then compared on a smaller sibling built by the same code.
+    Returns our model, still on the meta device."""
+    card = get_card(name)
+    assert card.torchvision, f"{name} has no torchvision counterpart on its card"
+    with torch.device("meta"):
+        reference = torchvision.models.get_model(card.torchvision, weights=None)
+        ours = create_model(name)
+    expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == expected
+
+    def norms(model: nn.Module) -> list[tuple]:
+        kinds = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
+        return [(n, m.eps, getattr(m, "momentum", None)) for n, m in model.named_modules() if isinstance(m, kinds)]
+
+    assert norms(ours) == norms(reference)
+    return ours
