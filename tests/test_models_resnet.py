@@ -12,11 +12,12 @@ from model_checks import (
     meta_param_count,
 )
 
-from classifier import get_card
+from classifier import create_model, get_card
 from classifier.models.resnet import Bottleneck, ResNet, ZeroPadShortcut
 
 IMAGENET = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 CIFAR = ["resnet20_cifar", "resnet32_cifar", "resnet44_cifar", "resnet56_cifar", "resnet110_cifar"]
+PLAIN = ["plain20_cifar", "plain56_cifar"]
 
 # Parameters printed in Table 6 of arXiv 1512.03385 (CIFAR-10, option A shortcuts), with
 # half a unit of the last printed digit as tolerance: "1.7M" means 1.65M–1.75M.
@@ -32,6 +33,24 @@ TABLE_6 = {
 @pytest.mark.parametrize("name", CIFAR)
 def test_cifar_model_rules(name):
     check_model(name)
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_plain_model_rules(name):
+    check_model(name)
+
+
+@pytest.mark.parametrize("name, twin", zip(PLAIN, ["resnet20_cifar", "resnet56_cifar"]))
+def test_plain_net_is_its_resnet_without_shortcuts(name, twin):
+    """Same parameters as the residual twin (option A shortcuts are free); only the sum differs."""
+    assert meta_param_count(name) == meta_param_count(twin)
+    torch.manual_seed(0)
+    plain, residual = create_model(name), create_model(twin)
+    residual.load_state_dict(plain.state_dict())
+    block, x = plain.layer1[0], torch.randn(1, 16, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(block(x), block.relu_out(block.residual(x)))
+        assert not torch.allclose(block(x), residual.layer1[0](x))
 
 
 @pytest.mark.parametrize("name", IMAGENET)

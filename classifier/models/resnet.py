@@ -111,6 +111,14 @@ class BasicBlock(ResidualBlock):
         return self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
 
 
+class PlainBlock(BasicBlock):
+    """The same two 3×3 convs with no shortcut: the paper's "plain" baseline (Sec. 4.2,
+    Fig. 6), whose training error grows with depth while the residual nets' falls."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu_out(self.residual(x))
+
+
 class Bottleneck(ResidualBlock):
     """1×1 reduce → 3×3 → 1×1 expand (×4), stride on the 3×3 as in torchvision ("ResNet
     v1.5"). The inner width is ``planes * base_width / 64 * groups``: ResNeXt sets
@@ -269,8 +277,10 @@ def build_resnet(
     return ResNet(block_type, layers, num_classes=num_classes, **kwargs)
 
 
-def build_cifar_resnet(num_classes: int, depth: int, **kwargs) -> CifarResNet:
-    return CifarResNet(depth, num_classes=num_classes, **kwargs)
+def build_cifar_resnet(
+    num_classes: int, depth: int, block_type: type[ResidualBlock] = BasicBlock, **kwargs
+) -> CifarResNet:
+    return CifarResNet(depth, num_classes=num_classes, block=block_type, **kwargs)
 
 
 # depth: (block, blocks per stage, parameters). The paper reports FLOPs, not parameter
@@ -297,4 +307,13 @@ for _depth, _params in _CIFAR.items():
         num_classes=10, small_input=True, paper_params=_params, params_source="He et al. 2015, Table 6",
         stages=CIFAR_STAGES, block="layer1.0", depth=_depth,
         notes="The paper's CIFAR-10 net: 6n+2 layers, 16/32/64 filters, zero-padding (option A) shortcuts.",
+    )(build_cifar_resnet)
+
+# The plain baselines of Fig. 6: same layers as ResNet-20/56, no shortcuts (the
+# downsampling shortcut module exists but is unused; it has no parameters).
+for _depth in (20, 56):
+    register_model(
+        f"plain{_depth}_cifar", family=RESNET, variant=f"Plain-{_depth} (CIFAR)", input_size=(3, 32, 32),
+        num_classes=10, small_input=True, stages=CIFAR_STAGES, block="layer1.0", depth=_depth, block_type=PlainBlock,
+        notes="The paper's plain baseline (Fig. 6): ResNet's layers without the shortcuts; deeper plain nets train worse.",
     )(build_cifar_resnet)
