@@ -8,7 +8,10 @@ import streamlit as st
 
 from classifier import get_card, list_families, list_models
 from classifier.analysis import analyze
+from classifier.analysis.scaling import efficientnet_at_phi
 from classifier.analysis.zoo import zoo_overview
+from classifier.lineage import INCEPTION_LINEAGE
+from classifier.models.nas_cells import GENOTYPES, cell_dot
 from classifier.explorer_format import human_count, rf_text
 
 st.title("Architectures")
@@ -54,12 +57,23 @@ if card.paper_params:
 m1.metric("Parameters", human_count(a.params), delta=delta, delta_color="off", help=card.params_source or None)
 m2.metric("MACs", human_count(a.macs), help=f"multiply–accumulates for one {c}×{side}×{side} image")
 m3.metric("Depth", a.depth, help="convolution and linear layers on the longest path")
-m4.metric("Receptive field", rf_text(a.final_rf), help="of the last spatial feature map, in input pixels")
+m4.metric("Receptive field", rf_text(a.final_rf, a.final_stride), help="of the last spatial feature map, in input pixels")
 m5.metric("Input", f"{c}×{side}×{side}", delta=f"torchvision: {card.torchvision}" if card.torchvision else None, delta_color="off")
 
-table_tab, graph_tab, rf_tab, block_tab, zoo_tab = st.tabs(
-    ["Layer table", "Layer graph", "Receptive fields", "Building block", "Zoo overview"]
+lineage_models = {step.model for step in INCEPTION_LINEAGE}
+extras = [
+    label
+    for label, applies in (
+        ("Inception lineage", name in lineage_models),
+        ("Compound scaling", card.family.name == "EfficientNet"),
+        ("Searched cells", name in GENOTYPES),
+    )
+    if applies
+]
+table_tab, graph_tab, rf_tab, block_tab, zoo_tab, *extra_tabs = st.tabs(
+    ["Layer table", "Layer graph", "Receptive fields", "Building block", "Zoo overview", *extras]
 )
+extra = dict(zip(extras, extra_tabs))
 
 with table_tab:
     rows = pd.DataFrame([r.to_dict() for r in a.rows])
@@ -73,6 +87,8 @@ with graph_tab:
 
 with rf_tab:
     prof = pd.DataFrame(a.rf_profile)
+    for col in ("rf", "stride"):  # factorised kernels give (H, W) pairs: plot the larger
+        prof[col] = prof[col].map(lambda v: max(v) if isinstance(v, tuple) else v)
     fig = go.Figure()
     fig.add_scatter(x=prof.index, y=prof["rf"], name="receptive field (px)", mode="lines+markers", hovertext=prof["name"])
     fig.add_scatter(x=prof.index, y=prof["stride"], name="effective stride", mode="lines", yaxis="y2", hovertext=prof["name"])
@@ -105,3 +121,52 @@ with zoo_tab:
                          size_max=45, labels={"macs": "MACs", "year": "year"})
         fig.update_layout(height=520, margin=dict(t=20))
         st.plotly_chart(fig, width="stretch")
+
+if "Inception lineage" in extra:
+    with extra["Inception lineage"]:
+        st.markdown("Step through the Inception line: one module of each version, drawn from its traced graph.")
+        titles = [step.title for step in INCEPTION_LINEAGE]
+        default = next(i for i, step in enumerate(INCEPTION_LINEAGE) if step.model == name)
+        chosen = st.select_slider("Version", titles, value=titles[default], key="lineage_step")
+        step = INCEPTION_LINEAGE[titles.index(chosen)]
+        if titles.index(chosen):
+            st.markdown(f"**What changed:** {step.change}")
+        else:
+            st.markdown(f"**The start:** {step.change}")
+        step_card = get_card(step.model)
+        st.caption(f"`{step.model}` · block `{step.block}`")
+        st.graphviz_chart(_analysis(step.model, step_card.input_size).graph.subgraph_dot(step.block), width="stretch")
+
+if "Compound scaling" in extra:
+    with extra["Compound scaling"]:
+        st.markdown("EfficientNet scales depth by α^φ, width by β^φ and resolution by γ^φ "
+                    "(α=1.2, β=1.1, γ=1.15, chosen so each step of φ roughly doubles the MACs).")
+        phi = st.slider("φ", 0.0, 7.0, 1.0, 0.5, key="effnet_phi")
+        with st.spinner("building the scaled net on the meta device…"):
+            now = efficientnet_at_phi(phi)
+        cols = st.columns(5)
+        cols[0].metric("Depth ×", f"{now['depth_mult']:.2f}", help=f"{now['depth']} weighted layers on the longest path")
+        cols[1].metric("Width ×", f"{now['width_mult']:.2f}")
+        cols[2].metric("Resolution", f"{now['resolution']} px")
+        cols[3].metric("Parameters", human_count(now["params"]))
+        cols[4].metric("MACs", human_count(now["macs"]))
+        if st.toggle("Draw parameters and MACs for φ = 0 … 7", key="effnet_curve"):
+            bar = st.progress(0.0, text="scaling…")
+            rows = []
+            for p in range(8):
+                rows.append(efficientnet_at_phi(float(p)))
+                bar.progress((p + 1) / 8, text=f"φ = {p}")
+            bar.empty()
+            fig = px.line(pd.DataFrame(rows), x="phi", y=["params", "macs"], log_y=True, markers=True,
+                          labels={"value": "count", "phi": "φ"})
+            fig.add_vline(x=phi, line_dash="dot")
+            fig.update_layout(height=360)
+            st.plotly_chart(fig, width="stretch")
+
+if "Searched cells" in extra:
+    with extra["Searched cells"]:
+        st.markdown("The cells this net stacks, drawn from its genotype: each node sums two operations on earlier "
+                    "states; the cell outputs the concatenation of the dashed nodes.")
+        cols = st.columns(2)
+        cols[0].graphviz_chart(cell_dot(GENOTYPES[name], "normal"), width="stretch")
+        cols[1].graphviz_chart(cell_dot(GENOTYPES[name], "reduce"), width="stretch")

@@ -4,10 +4,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from classifier import get_card
+from tests_paths import ROOT
 
 
 def open_app() -> AppTest:
-    at = AppTest.from_file("app.py", default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -56,3 +57,31 @@ def test_input_side_too_small_is_a_message_not_a_crash():
     at.number_input(key="arch_side_vgg16").set_value(16).run()
     assert not at.exception
     assert "cannot run at 16×16" in at.error[0].value
+
+
+def test_inception_lineage_steps_through_versions():
+    at = choose(open_app(), "inception_v3")
+    slider = at.select_slider(key="lineage_step")
+    assert slider.value.startswith("Inception-v3")
+    before = len(at.get("graphviz_chart"))
+    slider.set_value(slider.options[0]).run()
+    assert not at.exception
+    assert any("Parallel 1×1" in m.value for m in at.markdown)
+    assert len(at.get("graphviz_chart")) == before
+
+
+def test_efficientnet_phi_control_matches_compound_scaling():
+    from classifier.models.efficientnet import compound_scaling
+
+    at = choose(open_app(), "efficientnet_b0")
+    at.slider(key="effnet_phi").set_value(2.0).run()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    assert values["Resolution"] == f"{compound_scaling(2.0).resolution} px"
+    assert values["Width ×"] == f"{1.1 ** 2:.2f}" and values["Depth ×"] == f"{1.2 ** 2:.2f}"
+
+
+def test_nas_cells_are_drawn_from_the_genotype():
+    at = choose(open_app(), "nasnet_a_mobile")
+    specs = [c.proto.spec for c in at.get("graphviz_chart")]
+    assert any("normal cell" in s for s in specs) and any("reduction cell" in s for s in specs)
