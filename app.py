@@ -6,10 +6,13 @@ that calls into the ``classifier`` library. Nothing heavy happens at import.
 
 import streamlit as st
 
-st.set_page_config(page_title="Classifier Explorer", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="Classifier Explorer", page_icon=":material/image_search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/architectures.py", title="Architectures", icon="🏛️", default=True),
+    st.Page("pages/architectures.py", title="Architectures", icon=":material/account_tree:", default=True),
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/concepts.py", title="Concepts", icon=":material/lightbulb:"),
 ]
 
 page = st.navigation(PAGES)

@@ -13,11 +13,15 @@ def human_count(value: float | int | None) -> str:
     return str(int(value))
 
 
-def rf_text(rf) -> str:
-    """A receptive field as '212 px / stride 32'; 'global' when it spans the whole input."""
-    if rf is None:
+def _one(v):
+    """An (H, W) pair that agrees collapses to one number."""
+    return v[0] if isinstance(v, tuple) and len(set(v)) == 1 else v
+
+
+def rf_text(value) -> str:
+    """A receptive field or stride as '212', or '7×11' for an (H, W) pair that differs;
+    'global' when the field spans the whole input (None)."""
+    if value is None:
         return "global"
-    size, stride = rf.size, rf.stride
-    size = size if isinstance(size, int) or size[0] != size[1] else size[0]
-    stride = stride if isinstance(stride, int) or stride[0] != stride[1] else stride[0]
-    return f"{size} px / stride {stride}"
+    value = _one(value)
+    return "×".join(map(str, value)) if isinstance(value, tuple) else str(value)

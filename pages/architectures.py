@@ -54,11 +54,13 @@ m1, m2, m3, m4, m5 = st.columns(5)
 delta = None
 if card.paper_params:
     delta = f"paper: {human_count(card.paper_params)}"
-m1.metric("Parameters", human_count(a.params), delta=delta, delta_color="off", help=card.params_source or None)
+m1.metric("Parameters", human_count(a.params), delta=delta, delta_color="off", delta_arrow="off", help=card.params_source or None)
 m2.metric("MACs", human_count(a.macs), help=f"multiply–accumulates for one {c}×{side}×{side} image")
 m3.metric("Depth", a.depth, help="convolution and linear layers on the longest path")
-m4.metric("Receptive field", rf_text(a.final_rf, a.final_stride), help="of the last spatial feature map, in input pixels")
-m5.metric("Input", f"{c}×{side}×{side}", delta=f"torchvision: {card.torchvision}" if card.torchvision else None, delta_color="off")
+m4.metric("Receptive field", f"{rf_text(a.final_rf)} px" if a.final_rf else "global", delta=f"stride {rf_text(a.final_stride)}" if a.final_stride else None,
+          delta_color="off", delta_arrow="off", help="of the last spatial feature map, in input pixels")
+m5.metric("Input", f"{c}×{side}×{side}", delta=f"torchvision: {card.torchvision}" if card.torchvision else None,
+          delta_color="off", delta_arrow="off")
 
 lineage_models = {step.model for step in INCEPTION_LINEAGE}
 extras = [
@@ -83,7 +85,7 @@ with table_tab:
 with graph_tab:
     depth = st.slider("Module depth", 1, a.graph.max_depth, min(2, a.graph.max_depth), key=f"graph_depth_{name}",
                       help="1 shows the top-level modules; the maximum shows every operation")
-    st.graphviz_chart(a.graph.to_dot(depth), width="stretch")
+    st.graphviz_chart(a.graph.to_dot(depth))
 
 with rf_tab:
     prof = pd.DataFrame(a.rf_profile)
@@ -107,7 +109,7 @@ with rf_tab:
 with block_tab:
     if card.block:
         st.markdown(f"One building block, `{card.block}`, drawn operation by operation:")
-        st.graphviz_chart(a.graph.subgraph_dot(card.block), width="stretch")
+        st.graphviz_chart(a.graph.subgraph_dot(card.block))
     else:
         st.info(f"{card.variant} has no repeated building block: its graph tab shows the whole network.")
 
@@ -135,7 +137,7 @@ if "Inception lineage" in extra:
             st.markdown(f"**The start:** {step.change}")
         step_card = get_card(step.model)
         st.caption(f"`{step.model}` · block `{step.block}`")
-        st.graphviz_chart(_analysis(step.model, step_card.input_size).graph.subgraph_dot(step.block), width="stretch")
+        st.graphviz_chart(_analysis(step.model, step_card.input_size).graph.subgraph_dot(step.block))
 
 if "Compound scaling" in extra:
     with extra["Compound scaling"]:

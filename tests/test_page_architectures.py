@@ -28,7 +28,7 @@ def metric(at: AppTest, label: str) -> str:
 @pytest.mark.parametrize("name, params, rf", [
     # torchvision's VGG-16: 138,357,544 parameters; pool5 receptive field 212 / stride 32
     # (Araujo et al., "Computing Receptive Fields of CNNs", Distill 2019).
-    ("vgg16", "138M", "212 px / stride 32"),
+    ("vgg16", "138M", ("212 px", "stride 32")),
     # torchvision's ResNet-50: 25,557,032 parameters.
     ("resnet50", "25.6M", None),
 ])
@@ -37,7 +37,8 @@ def test_card_figures_table_and_graph(name, params, rf):
     assert get_card(name).variant in at.subheader[0].value
     assert metric(at, "Parameters") == params
     if rf:
-        assert metric(at, "Receptive field") == rf
+        m = next(m for m in at.metric if m.label == "Receptive field")
+        assert (m.value, m.delta) == rf
     table = at.dataframe[0].value
     assert {"name", "type", "output_shape", "params", "macs"} <= set(table.columns)
     assert table["params"].sum() > 0
