@@ -13,7 +13,7 @@ import json
 import sys
 
 # Modules that add commands; each has register(subparsers) setting a ``run`` default.
-COMMAND_MODULES = ()
+COMMAND_MODULES = ("classifier.train.cli", "classifier.explain.cli")
 
 
 class UserError(Exception):
@@ -45,16 +45,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from classifier import get_card
     from classifier.analysis import analyze
 
     size = parse_input_size(args.input_size) if args.input_size else None
-    get_card(args.name)  # an unknown name is a user error, reported before any work
-    try:
-        result = analyze(args.name, input_size=size)
-    except RuntimeError as exc:  # e.g. an input too small for the net's pooling
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{args.name} cannot run at input size {size}: {first_line}") from None
+    result = analyze(args.name, input_size=size)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

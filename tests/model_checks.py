@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from classifier import create_model, get_card
+from classifier.outputs import PredictionOnly, split_outputs
 
 ACTIVATIONS = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Hardswish,
@@ -94,8 +95,8 @@ def check_forward_backward(model: nn.Module, x: torch.Tensor, num_classes: int):
     """In training a net with auxiliary classifiers (GoogLeNet, Inception-v3) returns a
     tuple whose first item is the logits; every item then takes part in the loss, so the
     auxiliary heads must receive gradients too. In eval mode the logits come alone, except
-    from a multi-exit net (MSDNet), which returns every exit's logits, earliest first; the
-    eval output is returned so that :func:`check_model` can tell the two apart."""
+    from a multi-exit net (MSDNet), which returns every exit's logits, earliest first
+    (see :mod:`classifier.outputs`)."""
     model.train()
     out = model(x)
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
@@ -107,24 +108,12 @@ def check_forward_backward(model: nn.Module, x: torch.Tensor, num_classes: int):
     model.eval()
     with torch.no_grad():
         out = model(x)
-    # A multi-exit net (MSDNet) returns every exit's logits in eval mode too, earliest
-    # first; the last is its final prediction.
-    for logits in out if isinstance(out, (tuple, list)) else [out]:
+    # A multi-exit net (MSDNet) returns every exit's logits in eval mode too.
+    main, others = split_outputs(out)
+    for logits in [main, *others]:
         assert logits.shape == (x.shape[0], num_classes)
         assert torch.isfinite(logits).all()
     return out
-
-
-class FinalExit(nn.Module):
-    """A multi-exit net seen through its last exit, for tools that need one tensor of
-    logits (captum's attributions)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[-1]
 
 
 def check_deconvolution(model: nn.Module, x: torch.Tensor) -> None:
@@ -146,10 +135,10 @@ def check_model(name: str, size: int | None = None, batch: int = 2, **model_kwar
     card = get_card(name)
     model = create_model(name, **model_kwargs)
     x = input_for(name, batch=batch, size=size)
-    out = check_forward_backward(model, x, card.num_classes)
+    check_forward_backward(model, x, card.num_classes)
     check_activation_rules(model, x)
     check_fx_trace(model, x)
-    check_deconvolution(FinalExit(model) if isinstance(out, (tuple, list)) else model, x)
+    check_deconvolution(PredictionOnly(model), x)
     return model
 
 

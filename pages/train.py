@@ -1,0 +1,134 @@
+"""Train: start a short training run, watch it live, compare runs, export the result.
+
+A run is a separate process (``python -m classifier train``) writing to its folder under
+runs/, so leaving this page or closing the browser does not stop it; everything shown
+here is read back from the run folders every second.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+from classifier import get_card, list_models
+from classifier.data import AUGMENTATIONS, DATASETS, data_dir, download, extract_upload, is_downloaded
+from classifier.train import (
+    ACTIVE, AMP_MODES, FORMATS, OPTIMIZERS, SCHEDULES, TrainConfig, available_devices, export_run, launch,
+    list_runs,
+)
+from classifier.train import report
+
+INSPECT_PAGE = Path(__file__).with_name("inspect.py")
+FORMAT_NAMES = {"torchscript": "TorchScript", "onnx": "ONNX"}
+
+st.title("Train")
+st.caption(
+    "Train any 32×32 variant on the bundled digits (no download), MNIST, Fashion-MNIST, CIFAR or your own "
+    "images. Runs keep going when you leave the page; come back to watch them."
+)
+
+
+def download_with_bar(name: str) -> None:
+    bar = st.progress(0.0, text=f"Downloading {DATASETS[name].title}…")
+
+    def show(label: str, done: int, total: int | None) -> None:
+        fraction = done / total if total else 0.0
+        bar.progress(min(fraction, 1.0), text=f"Downloading {label}: {done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f}" if total else ""))
+
+    download(name, progress=show)
+    bar.empty()
+
+
+with st.expander("New run", expanded=not list_runs()), st.form("train_form"):
+    c1, c2, c3 = st.columns(3)
+    model = c1.selectbox("Model", list_models(small_input=True), key="train_model",
+                         format_func=lambda n: f"{n} — {get_card(n).variant}")
+    dataset = c2.selectbox("Dataset", list(DATASETS), key="train_dataset", format_func=lambda d: DATASETS[d].title)
+    augment = c3.selectbox("Augmentation", AUGMENTATIONS, index=AUGMENTATIONS.index("standard"), key="train_augment")
+    epochs = c1.number_input("Epochs", 1, 500, 5, key="train_epochs")
+    batch_size = c2.number_input("Batch size", 1, 4096, 64, key="train_batch")
+    optimizer = c3.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+    lr = c1.number_input("Learning rate", 0.0, 10.0, 0.0, format="%g", key="train_lr",
+                         help="0 takes the optimizer's default: 0.1 for SGD, 0.001 for Adam and AdamW")
+    schedule = c2.selectbox("Schedule", SCHEDULES, key="train_schedule")
+    warmup = c3.number_input("Warm-up epochs", 0.0, 100.0, 0.0, step=0.5, key="train_warmup")
+    devices = available_devices()
+    device = c1.selectbox("Device", devices, key="train_device")
+    amp = c2.selectbox("Mixed precision (CUDA)", AMP_MODES, key="train_amp", disabled="cuda" not in devices)
+    channels_last = c3.checkbox("channels_last (CUDA)", key="train_channels_last", disabled="cuda" not in devices)
+    with st.expander("Your own images (the image-folder dataset)"):
+        folder = st.text_input("Folder on this machine, one sub-folder of images per class", key="train_folder")
+        upload = st.file_uploader("…or a zip of such a folder", type="zip", key="train_zip")
+    start = st.form_submit_button("Start", type="primary")
+
+if start:
+    try:
+        data_path = folder or None
+        if dataset == "folder" and upload is not None:
+            data_path = str(extract_upload(upload, upload.name, data_dir()))
+        config = TrainConfig(
+            model=model, dataset=dataset, data_path=data_path, epochs=int(epochs), batch_size=int(batch_size),
+            optimizer=optimizer, lr=lr or None, schedule=schedule, warmup_epochs=warmup, augment=augment,
+            device=device, amp=amp, channels_last=channels_last,
+        )
+        if not is_downloaded(dataset):
+            download_with_bar(dataset)
+        st.session_state["train_watch"] = launch(config).run_id
+    except (ValueError, OSError) as exc:
+        st.error(f"Could not start the run: {exc}")
+
+
+@st.fragment(run_every=1)
+def runs_view() -> None:
+    runs = {r.run_id: r for r in list_runs()}
+    if not runs:
+        st.info("No runs yet: start one above, or from a terminal with `python -m classifier train --model lenet5`.")
+        return
+    if st.session_state.get("train_watch") not in runs:
+        st.session_state["train_watch"] = report.default_run(list(runs.values())).run_id
+    run = runs[st.selectbox("Run", list(runs), key="train_watch")]
+    config, status, metrics = run.read_config(), run.read_status(), run.read_metrics()
+    state = status.get("state", "unknown")
+
+    st.subheader(f"{config.model} on {DATASETS[config.dataset].title} — {state}")
+    fraction, eta = report.progress(status, config.batch_size)
+    speed = f" · {status['images_per_s']:,.0f} images/s" if state in ACTIVE and status.get("images_per_s") else ""
+    st.progress(fraction, text=f"epoch {status.get('epoch', 0):.2f} of {config.epochs}{speed}"
+                + (f" · ETA {report.format_eta(eta)}" if eta is not None else ""))
+    if status.get("error"):
+        st.error(status["error"])
+    buttons = st.columns(4)
+    if state in ACTIVE:
+        buttons[0].button("Stop", key="train_stop", on_click=run.request_stop,
+                          help="Checkpoint at the next logged step, then end the run as stopped")
+    elif state in ("stopped", "interrupted") and run.last_checkpoint.is_file():
+        buttons[0].button("Resume", key="train_resume", on_click=launch, args=(config,), kwargs={"resume": run.run_id})
+
+    others = st.multiselect("Overlay other runs", [i for i in runs if i != run.run_id], key="train_overlay")
+    series = {run.run_id: metrics, **{i: runs[i].read_metrics() for i in others}}
+    charts = st.columns(2)
+    for i, curve in enumerate(report.CURVES):
+        charts[i % 2].plotly_chart(report.curve_figure(series, curve), key=f"train_curve_{curve}")
+
+    st.dataframe([report.run_row(r) for r in runs.values()], hide_index=True, key="train_table")
+
+    final = report.latest_eval(metrics)
+    if final is None or state in ACTIVE:
+        return
+    st.subheader(f"Test set after epoch {final['epoch']}: top-1 {final['top1']:.1%}, top-5 {final['top5']:.1%}")
+    classes = status.get("class_names") or [str(i) for i in range(len(final["per_class"]))]
+    left, right = st.columns([3, 2])
+    left.plotly_chart(report.confusion_figure(final["confusion"], classes), key="train_confusion")
+    right.plotly_chart(report.per_class_figure(final["per_class"], classes), key="train_per_class")
+    if run.best_checkpoint.is_file():
+        cols = st.columns(len(FORMATS) + 1)
+        for col, (fmt, suffix) in zip(cols, FORMATS.items()):
+            col.download_button(f"Download {FORMAT_NAMES[fmt]}", data=lambda fmt=fmt: export_run(run, fmt).read_bytes(),
+                                file_name=f"{run.run_id}{suffix}", on_click="ignore", key=f"train_export_{fmt}")
+        if cols[-1].button("Inspect this model", key="train_inspect"):
+            st.session_state["inspect_checkpoint"] = str(run.best_checkpoint)
+            if INSPECT_PAGE.is_file():
+                st.switch_page("pages/inspect.py")
+            st.info("The Inspect page is not there yet; this checkpoint will be waiting for it.")
+
+
+runs_view()
