@@ -47,8 +47,8 @@ with st.expander("New run", expanded=not list_runs()), st.form("train_form"):
     epochs = c1.number_input("Epochs", 1, 500, 5, key="train_epochs")
     batch_size = c2.number_input("Batch size", 1, 4096, 64, key="train_batch")
     optimizer = c3.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
-    lr = c1.number_input("Learning rate", 0.0, 10.0, 0.0, format="%g", key="train_lr",
-                         help="0 takes the optimizer's default: 0.1 for SGD, 0.001 for Adam and AdamW")
+    lr = c1.number_input("Learning rate", 0.0, 10.0, None, format="%g", key="train_lr",
+                         placeholder="optimizer's default", help="empty: 0.1 for SGD, 0.001 for Adam and AdamW")
     schedule = c2.selectbox("Schedule", SCHEDULES, key="train_schedule")
     warmup = c3.number_input("Warm-up epochs", 0.0, 100.0, 0.0, step=0.5, key="train_warmup")
     devices = available_devices()
