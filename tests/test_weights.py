@@ -1,0 +1,233 @@
+"""classifier.weights: ImageNet weights through a pre-filled torch cache, training-run and
+uploaded checkpoints (tensors only), random initialisation."""
+
+import io
+import os
+import pickle
+
+import pytest
+import torch
+import torchvision
+from imagenet_cache import prefilled, torch_home
+
+from classifier import create_model, get_card, list_models
+from classifier.images import decode_image, sample_images
+from classifier.weights import (
+    Preprocess,
+    WeightsError,
+    _download,
+    imagenet_weights,
+    load_weights,
+    read_checkpoint,
+)
+
+
+@pytest.fixture
+def cache(monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(torch_home()))
+    return torch_home()
+
+
+def test_every_torchvision_card_has_imagenet_weights():
+    named = [n for n in list_models() if get_card(n).torchvision]
+    assert len(named) >= 10
+    missing = [n for n in named if imagenet_weights(n) is None]
+    assert not missing, f"cards name a torchvision model without ImageNet weights: {missing}"
+
+
+# Small nets of different families, plus GoogLeNet, whose ImageNet weights need
+# transform_input=True exactly as torchvision's builder sets it.
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "squeezenet1_1", "googlenet_tv"])
+def test_imagenet_weights_from_the_cache_match_torchvision(name, cache):
+    prefilled(name)
+    loaded = load_weights(name, "imagenet")
+    weights = imagenet_weights(name)
+    # torchvision's own builder, reading the same cached file, is the reference
+    reference = torchvision.models.get_model(get_card(name).torchvision, weights=weights).eval()
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), reference(x), atol=1e-5, rtol=1e-5)
+    assert loaded.pretrained and loaded.source == "imagenet" and not loaded.model.training
+    assert loaded.class_names == weights.meta["categories"] and len(loaded.class_names) == 1000
+    image = decode_image(next(iter(sample_images().values())))
+    torch.testing.assert_close(loaded.preprocess(image)[0], weights.transforms()(image), atol=1e-6, rtol=0)
+    assert str(weights) in loaded.description
+
+
+def test_legacy_densenet_keys_load(cache):
+    """Old torchvision DenseNet files say 'norm.1' where the module says 'norm1', and
+    predate BatchNorm's num_batches_tracked."""
+    reference = prefilled("densenet121")
+    legacy = {
+        k.replace("norm1.", "norm.1.").replace("conv2.", "conv.2."): v
+        for k, v in reference.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    assert legacy.keys() != reference.state_dict().keys()
+    path = torch_home() / "legacy.pth"
+    torch.save(legacy, path)
+    loaded = load_weights("densenet121", path)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), reference(x), atol=1e-5, rtol=1e-5)
+
+
+def test_download_reports_progress_and_checks_the_hash(tmp_path):
+    payload = os.urandom(3 * (1 << 20) + 123)
+    src = tmp_path / "src.bin"
+    src.write_bytes(payload)
+    import hashlib
+
+    good = tmp_path / f"net-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+    seen = []
+    _download(src.as_uri(), good, lambda label, done, total: seen.append((label, done)))
+    assert good.read_bytes() == payload
+    assert {label for label, _ in seen} == {good.name}
+    done = [d for _, d in seen]
+    assert done[-1] == len(payload) and done == sorted(done) and len(done) >= 4
+    bad = tmp_path / "net-00000000.pth"
+    with pytest.raises(OSError, match="SHA-256"):
+        _download(src.as_uri(), bad, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src.bin", good.name]), "no partial file is left"
+
+
+def test_missing_weights_offline_is_a_message(cache, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    with pytest.raises(WeightsError, match="could not be downloaded.*network is unreachable"):
+        load_weights("resnet34", "imagenet")
+    with pytest.raises(WeightsError, match="no torchvision counterpart"):
+        load_weights("resnet20_cifar", "imagenet")
+
+
+def run_checkpoint(path, model_name="resnet20_cifar", classes=("cat", "dog", "frog")):
+    """A checkpoint as classifier.train writes it."""
+    from classifier.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    model = create_model(model_name, num_classes=len(classes))
+    save_checkpoint(
+        path,
+        {
+            "model": model_name,
+            "class_names": list(classes),
+            "input_size": [3, 32, 32],
+            "mean": [0.49, 0.48, 0.45],
+            "std": [0.25, 0.24, 0.26],
+            "dataset": "toy",
+            "epoch": 3,
+            "best_top1": 0.625,
+            "model_state": model.state_dict(),
+            "optimizer_state": {"state": {}, "param_groups": []},
+        },
+    )
+    return model.eval()
+
+
+def test_training_run_checkpoint(tmp_path):
+    trained = run_checkpoint(tmp_path / "best.pt")
+    loaded = load_weights(None, tmp_path / "best.pt")  # the checkpoint names its model
+    assert loaded.name == "resnet20_cifar" and loaded.class_names == ["cat", "dog", "frog"]
+    assert loaded.preprocess.mean == (0.49, 0.48, 0.45) and loaded.preprocess.crop_size == (32, 32)
+    assert "epoch 3" in loaded.description and "toy" in loaded.description
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), trained(x))
+    with pytest.raises(WeightsError, match="is for resnet20_cifar, not resnet32_cifar"):
+        load_weights("resnet32_cifar", tmp_path / "best.pt")
+
+
+def test_uploaded_state_dict_with_wrapper_prefix_and_inferred_classes():
+    torch.manual_seed(2)
+    model = create_model("resnet20_cifar", num_classes=100)
+    buf = io.BytesIO()
+    torch.save({f"module.{k}": v.half() for k, v in model.state_dict().items()}, buf)  # DDP-saved, fp16
+    loaded = load_weights("resnet20_cifar", buf.getvalue())
+    assert len(loaded.class_names) == 100 and loaded.pretrained
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model.half().float()(x), atol=1e-4, rtol=1e-4)
+
+
+def test_mismatched_checkpoint_lists_the_keys():
+    state = create_model("resnet20_cifar").state_dict()
+    state.pop("fc.bias")
+    state["extra.weight"] = torch.zeros(1)
+    state["conv1.weight"] = torch.zeros(16, 3, 5, 5)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with pytest.raises(WeightsError) as err:
+        load_weights("resnet20_cifar", buf.getvalue())
+    text = str(err.value)
+    assert "missing keys: fc.bias" in text and "unexpected keys: extra.weight" in text
+    assert "conv1.weight (16, 3, 5, 5) in the file vs (16, 3, 3, 3) in the model" in text
+
+
+class RunsCode:
+    """Unpickling this calls os.system: what a hostile checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("wrap", ["torch.save", "raw pickle"])
+def test_pickle_that_runs_code_is_refused(tmp_path, wrap):
+    marker = tmp_path / "pwned"
+    if wrap == "torch.save":
+        buf = io.BytesIO()
+        torch.save({"model_state": {"w": torch.zeros(1)}, "hook": RunsCode(marker)}, buf)
+        data = buf.getvalue()
+    else:
+        data = pickle.dumps(RunsCode(marker), protocol=2)
+    with pytest.raises(WeightsError, match="refused") as err:
+        load_weights("resnet20_cifar", data)
+    assert "os.system" in str(err.value) or "posix.system" in str(err.value)
+    assert not marker.exists(), "the pickle's code ran"
+    (tmp_path / "evil.pt").write_bytes(data)
+    with pytest.raises(WeightsError, match="refused"):
+        read_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "is empty"),
+        (b"not a checkpoint at all" * 3, "not a"),
+        ("tensor", "holds a Tensor, not a state dict"),
+        ("no state", "has no state dict"),
+    ],
+)
+def test_other_bad_checkpoints(data, message):
+    if data == "tensor":
+        buf = io.BytesIO()
+        torch.save(torch.zeros(3), buf)
+        data = buf.getvalue()
+    elif data == "no state":
+        buf = io.BytesIO()
+        torch.save({"epoch": 3}, buf)
+        data = buf.getvalue()
+    with pytest.raises(WeightsError, match=message):
+        load_weights("resnet20_cifar", data)
+
+
+def test_random_weights_are_repeatable_and_say_so():
+    a, b = load_weights("resnet20_cifar", "random"), load_weights("resnet20_cifar", "random")
+    assert not a.pretrained and "untrained" in a.description
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+    assert a.preprocess.crop_size == (32, 32) and a.preprocess.resize_size == 32
+    assert load_weights("alexnet_cifar", "random").class_names[0] == "class 0"
+
+
+def test_preprocess_for_a_grey_small_net():
+    card = get_card("lenet5")
+    pre = Preprocess.for_input(card.input_size)
+    x = pre(decode_image(next(iter(sample_images().values()))))
+    assert x.shape == (1, *card.input_size)
+    assert pre.channels == card.input_size[0]
