@@ -388,3 +388,21 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1, err
+
+
+def test_multi_exit_net_is_explained_through_its_final_exit():
+    """MSDNet returns every exit's logits; predictions and attributions use the last."""
+    from classifier import create_model
+    from classifier.explain.attributions import attribute
+    from classifier.explain.deconvnet import deconvolution
+    from classifier.explain.predict import logits
+
+    torch.manual_seed(0)
+    model, x = create_model("msdnet_cifar"), torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        final = model(x)[-1]
+    assert torch.allclose(logits(model, x), final)
+    target = int(final.argmax())
+    for method in ("saliency", "guided"):
+        assert attribute(model, x, method, target).shape == (3, 32, 32)
+    assert deconvolution(model, x, target).shape == (3, 32, 32)

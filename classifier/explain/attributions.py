@@ -30,6 +30,7 @@ from classifier.explain.deconvnet import deconvolution
 from classifier.explain.layer_info import LayerInfo
 from classifier.explain.predict import device_of
 from classifier.explain.safety import exclusive
+from classifier.outputs import PredictionOnly, main_logits
 
 METHODS = {
     "saliency": "Saliency (gradient)",
@@ -68,19 +69,20 @@ def attribute(
     with exclusive(model):
         inp = x[:1].to(device_of(model)).clone().requires_grad_(True)
         module = model.get_submodule(layer.name) if layer is not None else None
+        forward = PredictionOnly(model)  # captum needs one tensor of logits (MSDNet returns its exits)
         if method == "saliency":
-            attr = Saliency(model).attribute(inp, target=target, abs=False)
+            attr = Saliency(forward).attribute(inp, target=target, abs=False)
         elif method == "guided":
-            attr = GuidedBackprop(model).attribute(inp, target=target)
+            attr = GuidedBackprop(forward).attribute(inp, target=target)
         elif method == "ig":
-            attr = IntegratedGradients(model).attribute(
+            attr = IntegratedGradients(forward).attribute(
                 inp, baselines=torch.zeros_like(inp), target=target, n_steps=ig_steps, internal_batch_size=ig_batch
             )
         elif method == "gradcam":
-            cam = LayerGradCam(model, module).attribute(inp, target=target, relu_attributions=True)
+            cam = LayerGradCam(forward, module).attribute(inp, target=target, relu_attributions=True)
             attr = LayerAttribution.interpolate(cam, tuple(inp.shape[-2:]), interpolate_mode="bilinear")
         else:
-            attr = GuidedGradCam(model, module).attribute(inp, target=target)
+            attr = GuidedGradCam(forward, module).attribute(inp, target=target)
     return attr[0].detach().float().cpu()
 
 
@@ -115,8 +117,7 @@ def occlusion(
         inp = x[:1].to(device_of(model))
 
         def probabilities(batch_x: torch.Tensor) -> torch.Tensor:
-            out = model(batch_x)
-            return (out[0] if isinstance(out, (tuple, list)) else out).softmax(1)
+            return main_logits(model(batch_x)).softmax(1)
 
         with torch.no_grad():
             base = float(probabilities(inp)[0, target])

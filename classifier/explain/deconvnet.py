@@ -25,6 +25,7 @@ from classifier.explain.layer_info import LayerInfo, as_maps
 from classifier.explain.predict import device_of
 from classifier.explain.render import signed_image
 from classifier.explain.safety import exclusive
+from classifier.outputs import PredictionOnly
 
 
 @dataclass
@@ -102,5 +103,5 @@ def deconvolution(model: nn.Module, x: torch.Tensor, target: int) -> torch.Tenso
     """The class score ``target`` projected to pixel space through the whole net, (C, H, W)."""
     with exclusive(model):
         inp = x[:1].to(device_of(model)).clone().requires_grad_(True)
-        attr = Deconvolution(model).attribute(inp, target=target)
+        attr = Deconvolution(PredictionOnly(model)).attribute(inp, target=target)
     return attr[0].detach().cpu()

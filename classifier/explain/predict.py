@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from classifier.explain.safety import exclusive
+from classifier.outputs import main_logits
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's logits for a batch, without gradients (and without anyone's hooks)."""
     with exclusive(model), torch.no_grad():
         out = model(x.to(device_of(model)))
-    return (out[0] if isinstance(out, (tuple, list)) else out).float().cpu()
+    return main_logits(out).float().cpu()
 
 
 def predict(model: nn.Module, x: torch.Tensor, class_names: list[str], k: int = 5) -> list[Prediction]:
