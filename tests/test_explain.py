@@ -331,8 +331,8 @@ def test_explain_writes_a_png(method, extra, tmp_path, capsys):
         str(out),
     ]
     assert main(argv) == 0
-    picture = Image.open(out)
-    assert picture.mode == "RGB" and min(picture.size) >= 32
+    with Image.open(out) as picture:
+        assert picture.mode == "RGB" and min(picture.size) >= 32
     assert "written to" in capsys.readouterr().out
 
 
