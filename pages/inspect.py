@@ -148,6 +148,7 @@ elif choice == "run":
 else:
     source, source_key = choice, choice
 
+bar = None
 try:
     if choice == "imagenet" and not cache_path(imagenet_weights(name)).is_file():
         bar = st.progress(0.0, text=f"Downloading ImageNet weights for {name} (once; kept in the torch cache)…")
@@ -158,12 +159,17 @@ try:
                 text=f"Downloading {label}: {done / 2**20:.0f} MB" + (f" of {total / 2**20:.0f} MB" if total else ""),
             ),
         )
-        bar.empty()
     with st.spinner(f"Loading {name}…"):
         loaded = _loaded(name, source_key, source)
 except WeightsError as exc:
     st.error(str(exc))
+    if choice == "imagenet":
+        st.info("Without the weights, choose **Random (untrained)** to explore the architecture, "
+                "or place the file named above in the torch cache.")
     st.stop()
+finally:
+    if bar is not None:
+        bar.empty()
 model = loaded.model
 
 if loaded.pretrained:
