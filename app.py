@@ -11,6 +11,7 @@ st.set_page_config(page_title="Classifier Explorer", page_icon=":material/image_
 PAGES = [
     st.Page("pages/architectures.py", title="Architectures", icon=":material/account_tree:", default=True),
     st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/concepts.py", title="Concepts", icon=":material/lightbulb:"),
 ]
