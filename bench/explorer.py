@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label}: median {statistics.median(times.values()) * 1e3:7.1f} ms   worst {times[worst] * 1e3:7.1f} ms"
               f" ({worst})   over 1 s: {sum(t > 1 for t in times.values())} of {len(times)}")
     if ratios:
-        print(f"ratio explorer / torchinfo.summary (same model, meta device, same process):")
+        print("ratio explorer / torchinfo.summary (same model, meta device, same process):")
         print(f"  median {statistics.median(ratios):.2f}   best {min(ratios):.2f}   worst {max(ratios):.2f}"
               f"   ({len(ratios)} models)")
     return 0

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from classifier import create_model, get_card
+from classifier.registry import create_meta_model
 from classifier.outputs import PredictionOnly, split_outputs
 
 ACTIVATIONS = (
@@ -36,17 +37,15 @@ FUNCTIONAL_ACTIVATIONS = {
 
 def meta_param_count(name: str, **kwargs) -> int:
     """Parameters of a registered model, counted without allocating any weights."""
-    with torch.device("meta"):
-        model = create_model(name, **kwargs)
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in create_meta_model(name, **kwargs).parameters())
 
 
 def meta_macs(name: str, size: int | None = None, **kwargs) -> int:
     """Multiply-adds of one image's forward pass (FlopCounterMode's FLOPs / 2), counted on
     the meta device at the card's input size or at ``size``."""
     c, h, w = get_card(name).input_size
+    model = create_meta_model(name, **kwargs)
     with torch.device("meta"):
-        model = create_model(name, **kwargs)
         with FlopCounterMode(display=False) as counter:
             model(torch.empty(1, c, size or h, size or w))
     return counter.get_total_flops() // 2
@@ -234,8 +233,7 @@ def measure_stages(name: str, size: int | None = None) -> list[tuple[str, int, f
     c, h, _ = card.input_size
     h = size or h
     step = math.lcm(*(s.stride for s in card.stages))
-    with torch.device("meta"):
-        model = create_model(name)
+    model = create_meta_model(name)
     # BatchNorm keeps shapes, and on the meta device it runs through slow Python
     # decompositions (most of the time of a BN-heavy net such as NASNet): skip it here.
     for m in model.modules():
@@ -258,8 +256,7 @@ def check_stages(name: str, size: int | None = None) -> None:
     connected net on flattened pixels) may have no stages: it has no resolutions."""
     card = get_card(name)
     if not card.stages:
-        with torch.device("meta"):
-            spatial = [n for n, m in create_model(name).named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
+        spatial = [n for n, m in create_meta_model(name).named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
         assert not spatial, f"{name} has no stages on its card but has convolutions: {spatial[:3]}"
         return
     strides = [s.stride for s in card.stages]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from classifier.analysis.graph import LayerGraph, format_shape
@@ -236,11 +235,9 @@ def _check_size(input_size) -> tuple[int, int, int]:
 
 @functools.lru_cache(maxsize=64)
 def _analyze_registered(name: str, input_size: tuple[int, int, int]) -> Analysis:
-    from classifier.registry import create_model
+    from classifier.registry import create_meta_model
 
-    with torch.device("meta"):
-        model = create_model(name)
-    return summarize(model, input_size, name)
+    return summarize(create_meta_model(name), input_size, name)
 
 
 def analyze(name_or_module: str | nn.Module, input_size: tuple[int, int, int] | None = None) -> Analysis:
