@@ -9,6 +9,7 @@ from model_checks import (
     check_model,
     check_stages,
     check_torchvision_logits,
+    check_torchvision_names_and_shapes,
     meta_param_count,
 )
 
@@ -24,6 +25,11 @@ TORCHVISION = ["alexnet"] + VGG_IMAGENET
 # map of at least 1×1 at the last pool, and VGG's five pools bring 32×32 to 1×1, which its
 # adaptive pooling spreads to 7×7.
 REDUCED = {"alexnet": 64, "zfnet": 64, "nin": 64} | {n: 32 for n in VGG_IMAGENET}
+# Every VGG is the same code with another layer list, and each full build initialises
+# ~130M weights: run the model and logits checks on a plain and a BatchNorm variant, and
+# compare every variant's names and shapes with torchvision's on the meta device.
+RUN_CHECKED = ["alexnet", "zfnet", "nin", "vgg11", "vgg16_bn"]
+LOGITS_CHECKED = ["alexnet", "vgg11_bn", "vgg16"]
 
 
 def test_every_model_of_these_families_is_tested():
@@ -38,14 +44,19 @@ def test_small_model_rules(name):
     check_model(name)
 
 
-@pytest.mark.parametrize("name", IMAGENET)
+@pytest.mark.parametrize("name", RUN_CHECKED)
 def test_imagenet_model_rules(name):
     check_model(name, size=REDUCED[name])
 
 
-@pytest.mark.parametrize("name", TORCHVISION)
+@pytest.mark.parametrize("name", LOGITS_CHECKED)
 def test_torchvision_logits(name):
     check_torchvision_logits(name, size=REDUCED[name])
+
+
+@pytest.mark.parametrize("name", VGG_IMAGENET)
+def test_torchvision_names_and_shapes(name):
+    check_torchvision_names_and_shapes(name)
 
 
 @pytest.mark.parametrize("name", TORCHVISION)

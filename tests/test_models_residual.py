@@ -46,6 +46,8 @@ REDUCED = {
     "wrn28_10_cifar": {"widen": 1},
     "sd_resnet152": {"layers": (2, 2, 2, 2)},
     "senet154": {"layers": (1, 2, 2, 1), "groups": 8},
+    "preact_resnet101": {"layers": (2, 2, 2, 2)},
+    "preact_resnet152": {"layers": (2, 2, 2, 2)},
     "preact_resnet200": {"layers": (2, 2, 2, 2)},
     "preact_resnet1001_cifar": {"layers": (2, 2, 2)},
 }

@@ -9,6 +9,7 @@ from model_checks import (
     check_model,
     check_stages,
     check_torchvision_logits,
+    check_torchvision_names_and_shapes,
     meta_param_count,
 )
 
@@ -40,7 +41,7 @@ def test_plain_model_rules(name):
     check_model(name)
 
 
-@pytest.mark.parametrize("name, twin", zip(PLAIN, ["resnet20_cifar", "resnet56_cifar"]))
+@pytest.mark.parametrize("name, twin", list(zip(PLAIN, ["resnet20_cifar", "resnet56_cifar"])))
 def test_plain_net_is_its_resnet_without_shortcuts(name, twin):
     """Same parameters as the residual twin (option A shortcuts are free); only the sum differs."""
     assert meta_param_count(name) == meta_param_count(twin)
@@ -55,13 +56,19 @@ def test_plain_net_is_its_resnet_without_shortcuts(name, twin):
 
 @pytest.mark.parametrize("name", IMAGENET)
 def test_imagenet_model_rules(name):
-    # 32×32 keeps the check fast; layer4 is then 1×1, which the net allows.
-    check_model(name, size=32)
+    # 32×32 keeps the check fast; layer4 is then 1×1, which the net allows. ResNet-101/152
+    # are ResNet-50's code with more blocks per stage: checked with one block per stage.
+    check_model(name, size=32, **({"layers": (1, 1, 1, 1)} if name in ("resnet101", "resnet152") else {}))
 
 
-@pytest.mark.parametrize("name", IMAGENET)
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet152"])
 def test_torchvision_logits(name):
     check_torchvision_logits(name, size=64)
+
+
+@pytest.mark.parametrize("name", ["resnet34", "resnet101"])
+def test_torchvision_names_and_shapes(name):
+    check_torchvision_names_and_shapes(name)
 
 
 @pytest.mark.parametrize("name", IMAGENET)

@@ -83,7 +83,7 @@ def test_lenet5_reaches_95_percent_within_5_epochs(tmp_path):
 
 
 def test_resnet20_reaches_90_percent_within_5_epochs(tmp_path):
-    cfg = TrainConfig(model="resnet20_cifar", epochs=3, batch_size=64, optimizer="adamw", lr=5e-3, augment="none")
+    cfg = TrainConfig(model="resnet20_cifar", epochs=2, batch_size=64, optimizer="adamw", lr=5e-3, augment="none")
     run = RunDir(tmp_path, "resnet")
     assert train(cfg, run) == "finished"
     assert max(e["top1"] for e in evals(run)) >= 0.90, [e["top1"] for e in evals(run)]
