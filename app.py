@@ -1,7 +1,10 @@
 """Classifier Explorer: ``streamlit run app.py``.
 
-Only navigation and the shared sidebar live here; each page is a thin file in pages/
-that calls into the ``classifier`` library. Nothing heavy happens at import.
+Only navigation and the shared sidebar live here; each page is a thin file in
+app_pages/ that calls into the ``classifier`` library. Nothing heavy happens at import.
+The folder is not called pages/: with a folder of that name Streamlit falls back to its
+old file-based navigation (skipping this script) when a server's first visitor opens a
+page's URL directly.
 """
 
 import streamlit as st
@@ -9,11 +12,11 @@ import streamlit as st
 st.set_page_config(page_title="Classifier Explorer", page_icon=":material/image_search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/architectures.py", title="Architectures", icon=":material/account_tree:", default=True),
-    st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/concepts.py", title="Concepts", icon=":material/lightbulb:"),
+    st.Page("app_pages/architectures.py", title="Architectures", icon=":material/account_tree:", default=True),
+    st.Page("app_pages/inspect.py", title="Inspect", icon=":material/biotech:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/concepts.py", title="Concepts", icon=":material/lightbulb:"),
 ]
 
 page = st.navigation(PAGES)

@@ -1,6 +1,6 @@
 """Classifier Explorer: a readable PyTorch zoo of the classic image classifiers.
 
-The library never imports streamlit; the app in ``app.py`` and ``pages/`` is a thin
+The library never imports streamlit; the app in ``app.py`` and ``app_pages/`` is a thin
 layer over it, and everything here works from a notebook or the CLI.
 """
 

@@ -32,7 +32,7 @@ def open_compare(*models: str, **state) -> AppTest:
         at.session_state["compare_count"] = len(models)
     for key, value in state.items():
         at.session_state[key] = value
-    at.switch_page("pages/compare.py")
+    at.switch_page("app_pages/compare.py")
     at.run()
     check(at)
     return at

@@ -22,7 +22,7 @@ def open_inspect(**state) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     for key, value in state.items():
         at.session_state[key] = value
-    at.switch_page("pages/inspect.py")
+    at.switch_page("app_pages/inspect.py")
     at.run()
     assert not at.exception, at.exception
     return at

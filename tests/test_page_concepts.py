@@ -7,7 +7,7 @@ from tests_paths import ROOT
 
 
 def open_section(section: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "concepts.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "concepts.py"), default_timeout=120)
     at.run()
     at.radio(key="concept").set_value(section).run()
     assert not at.exception, at.exception

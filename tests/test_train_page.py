@@ -28,7 +28,7 @@ def open_page(runs_root, monkeypatch) -> AppTest:
     monkeypatch.setenv("CLASSIFIER_RUNS_DIR", str(runs_root))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -82,7 +82,7 @@ def test_inspect_hands_over_the_best_checkpoint(finished_runs, monkeypatch):
     at.button(key="train_inspect").click().run()
     assert not at.exception, at.exception
     assert at.session_state["inspect_checkpoint"] == str(RunDir(finished_runs, "lenet-finished").best_checkpoint)
-    if (ROOT / "pages" / "inspect.py").is_file():
+    if (ROOT / "app_pages" / "inspect.py").is_file():
         assert at.title[0].value == "Inspect"
     else:
         assert "not there yet" in at.info[0].value

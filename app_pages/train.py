@@ -127,7 +127,7 @@ def runs_view() -> None:
         if cols[-1].button("Inspect this model", key="train_inspect"):
             st.session_state["inspect_checkpoint"] = str(run.best_checkpoint)
             if INSPECT_PAGE.is_file():
-                st.switch_page("pages/inspect.py")
+                st.switch_page("app_pages/inspect.py")
             st.info("The Inspect page is not there yet; this checkpoint will be waiting for it.")
 
 
