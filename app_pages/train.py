@@ -55,6 +55,8 @@ with st.expander("New run", expanded=not list_runs()), st.form("train_form"):
     device = c1.selectbox("Device", devices, key="train_device")
     amp = c2.selectbox("Mixed precision (CUDA)", AMP_MODES, key="train_amp", disabled="cuda" not in devices)
     channels_last = c3.checkbox("channels_last (CUDA)", key="train_channels_last", disabled="cuda" not in devices)
+    keep_epochs = c3.checkbox("Keep every epoch's weights", value=True, key="train_keep_epochs",
+                              help="lets the Compare page show how features evolve over training (ZFNet Fig. 4)")
     with st.expander("Your own images (the image-folder dataset)"):
         folder = st.text_input("Folder on this machine, one sub-folder of images per class", key="train_folder")
         upload = st.file_uploader("…or a zip of such a folder", type="zip", key="train_zip")
@@ -68,7 +70,7 @@ if start:
         config = TrainConfig(
             model=model, dataset=dataset, data_path=data_path, epochs=int(epochs), batch_size=int(batch_size),
             optimizer=optimizer, lr=lr or None, schedule=schedule, warmup_epochs=warmup, augment=augment,
-            device=device, amp=amp, channels_last=channels_last,
+            device=device, amp=amp, channels_last=channels_last, keep_epochs=keep_epochs,
         )
         if not is_downloaded(dataset):
             download_with_bar(dataset)

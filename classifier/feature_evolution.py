@@ -31,7 +31,6 @@ from classifier.explain.render import colormap, grid, resize
 from classifier.train.runs import RunDir
 from classifier.weights import load_weights, read_checkpoint
 
-EPOCHS_DIR = "epochs"
 EPOCH_FILE = re.compile(r"epoch-(\d+)\.pt")
 
 
@@ -53,7 +52,7 @@ def saved_epochs(run: RunDir) -> list[SavedEpoch]:
     """The run's checkpoints, one per epoch, oldest first. best.pt and last.pt count
     for the epoch they record unless a per-epoch file covers it."""
     found: dict[int, SavedEpoch] = {}
-    for path in sorted((run.path / EPOCHS_DIR).glob("epoch-*.pt")):
+    for path in sorted(run.epochs_dir.glob("epoch-*.pt")):
         m = EPOCH_FILE.fullmatch(path.name)
         if m:
             found[int(m.group(1))] = SavedEpoch(int(m.group(1)), path, "epoch")

@@ -310,3 +310,14 @@ def test_config_round_trips_through_the_command_line():
         TrainConfig(model="lenet5", optimizer="lbfgs")
     with pytest.raises(ValueError, match="warm-up"):
         TrainConfig(model="lenet5", epochs=2, warmup_epochs=2)
+
+
+def test_keep_epochs_saves_every_epoch_for_feature_evolution(tmp_path):
+    from classifier.feature_evolution import saved_epochs
+
+    cfg = TrainConfig(model="lenet5", epochs=2, batch_size=128, augment="none", keep_epochs=True)
+    run = RunDir(tmp_path, "kept")
+    assert train(cfg, run) == "finished"
+    assert sorted(p.name for p in run.epochs_dir.iterdir()) == ["epoch-001.pt", "epoch-002.pt"]
+    assert [(e.epoch, e.kind) for e in saved_epochs(run)] == [(1, "epoch"), (2, "epoch")]
+    assert "--keep-epochs" in cfg.to_args()

@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--amp", choices=AMP_MODES, help="mixed precision on CUDA")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction)
+    p.add_argument("--keep-epochs", action=argparse.BooleanOptionalAction,
+                   help="keep a checkpoint of every epoch (for the Compare page's feature evolution)")
     p.add_argument("--workers", type=int, help="data-loading processes (default 0)")
     p.add_argument("--out", default=None, help="runs folder (default ./runs or $CLASSIFIER_RUNS_DIR)")
     p.add_argument("--run-id", help="name of the run folder (default: time, model, dataset)")

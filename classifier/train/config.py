@@ -49,6 +49,7 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "none"
     channels_last: bool = False
+    keep_epochs: bool = False  # also save epochs/epoch-NNN.pt after every epoch (feature evolution)
     workers: int = 0
 
     def __post_init__(self) -> None:

@@ -392,6 +392,9 @@ class Trainer:
                 self.best_top1 = result["top1"]
                 if self.dist.main:
                     save_checkpoint(self.run.best_checkpoint, self._payload())
+            if self.cfg.keep_epochs and self.dist.main:
+                self.run.epochs_dir.mkdir(exist_ok=True)
+                save_checkpoint(self.run.epoch_checkpoint(self.epoch), self._payload())
             self.save_last()
             self._status("running")
             if self.dist.main:

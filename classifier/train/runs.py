@@ -93,6 +93,11 @@ class RunDir:
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
     last_checkpoint = property(lambda self: self.path / "last.pt")
     best_checkpoint = property(lambda self: self.path / "best.pt")
+    epochs_dir = property(lambda self: self.path / "epochs")
+
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        """Where ``--keep-epochs`` saves the weights after ``epoch`` epochs."""
+        return self.epochs_dir / f"epoch-{epoch:03d}.pt"
     stop_file = property(lambda self: self.path / "stop")
     pid_file = property(lambda self: self.path / "pid")
     log_file = property(lambda self: self.path / "log.txt")
