@@ -28,11 +28,10 @@ from classifier.compare import (
 from classifier.explain import explainable_layers
 from classifier.explain.render import png_bytes
 from classifier.feature_evolution import epoch_figure, evolution_sheet, follow_features, saved_epochs
-from classifier.images import FORMAT_NAMES, ImageError, decode_image, sample_images
+from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
 from classifier.train import list_runs, open_run, runs_root
 from classifier.weights import WeightsError, cache_path, download_imagenet, imagenet_weights, load_weights
 
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 MEMO_ENTRIES = 32
 INPUT_WIDTH = 200  # on screen; 32×32 inputs are scaled up to it
 # A CNN and a ViT, both with torchvision ImageNet weights: the pair the page is for.
@@ -96,7 +95,7 @@ def image_set(prefix: str, default: str = "samples"):
     if source == "digits":
         count = c2.slider("How many digits", 8, 256, 64, step=8, key=f"{prefix}_count")
         return digit_set(count), f"digits:{count}"
-    files = c2.file_uploader(f"Your images ({FORMAT_NAMES})", type=UPLOAD_TYPES, accept_multiple_files=True,
+    files = c2.file_uploader(f"Your images ({FORMAT_NAMES})", type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True,
                              key=f"{prefix}_upload")
     if not files:
         st.info("Upload a few images (at least 3), or choose another set.")
@@ -153,7 +152,7 @@ with top_right:
         sample = pick_col.selectbox("Sample image", list(samples), key="compare_sample")
         data = samples[sample].read_bytes()
     else:
-        uploaded = pick_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=UPLOAD_TYPES, key="compare_upload")
+        uploaded = pick_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=list(UPLOAD_EXTENSIONS), key="compare_upload")
         data = uploaded.getvalue() if uploaded is not None else None
 if data is None:
     st.info("Upload an image, or pick a sample.")

@@ -31,7 +31,7 @@ from classifier.explain import (
     top_projections,
 )
 from classifier.explain.render import colormap, draw_box, grid, png_bytes
-from classifier.images import FORMAT_NAMES, ImageError, decode_image, sample_images
+from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
 from classifier.weights import (
     WeightsError,
     cache_path,
@@ -41,7 +41,6 @@ from classifier.weights import (
     read_checkpoint,
 )
 
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 MEMO_ENTRIES = 24
 FIGURE_WIDTH = 448  # on screen; 32×32 inputs are scaled up to it, downloads keep their pixels
 
@@ -186,7 +185,7 @@ if image_source == "Sample":
     sample = upload_col.selectbox("Sample image", list(samples), key="inspect_sample")
     data = samples[sample].read_bytes()
 else:
-    uploaded = upload_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=UPLOAD_TYPES, key="inspect_upload")
+    uploaded = upload_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=list(UPLOAD_EXTENSIONS), key="inspect_upload")
     if uploaded is None:
         st.info("Upload an image, or pick a sample.")
         st.stop()

@@ -24,6 +24,8 @@ SAMPLES_DIR = ROOT / "assets" / "samples"
 
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF or TIFF"
+# File name extensions of those formats, for upload widgets.
+UPLOAD_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
 # 40 megapixels is a large photo (7,300 × 5,500) and costs 120 MB as RGB; past that an
 # upload is far more likely a decompression bomb than a picture worth classifying.
 MAX_PIXELS = 40_000_000
