@@ -197,16 +197,21 @@ elif section == "Label smoothing":
 
 elif section == "ResNet as an ensemble":
     st.markdown(
-        "Veit et al. (2016) deleted single blocks from trained ResNets and found they barely mind: the identity "
+        "Veit et al. (2016) deleted single blocks from a trained ResNet-110 and found it barely minded: the identity "
         "shortcuts give the signal many paths of different lengths, so a residual net behaves like an ensemble of "
-        "shallower nets. A plain net of the same depth has one path, and losing any layer breaks it. Here both nets "
-        "(ResNet-20 and its shortcut-free twin Plain-20) train on the bundled digits with the project's engine, then "
-        "each block is deleted in turn (for a downsampling block, the parameter-free shortcut stays)."
+        "shallower nets. A plain net of the same depth has one path, and losing any layer breaks it. Here a ResNet and "
+        "its shortcut-free twin train on the bundled digits with the project's engine, then each block is deleted in "
+        "turn (for a downsampling block, the parameter-free shortcut stays). Shallow nets trained briefly lean harder "
+        "on each block than the paper's 110 layers: look at how much less the residual net loses than the plain one."
     )
-    epochs = st.slider("Training epochs for each net", 1, 10, 3, key="ens_epochs")
+    cols = st.columns(2)
+    depth = cols[0].radio("Depth", [20, 56], horizontal=True, key="ens_depth", help="ResNet-20/56 against Plain-20/56")
+    epochs = cols[1].slider("Training epochs for each net", 1, 10, 3, key="ens_epochs")
     if st.button("Train both nets and delete each block", key="ens_go", type="primary"):
         bar = st.progress(0.0, text="training…")
-        st.session_state["ensemble"] = (epochs, ensemble.compare(epochs=epochs, progress=lambda f, t: bar.progress(f, text=t)))
+        result = ensemble.compare(f"resnet{depth}_cifar", f"plain{depth}_cifar", epochs=epochs,
+                                  progress=lambda f, t: bar.progress(f, text=t))
+        st.session_state["ensemble"] = (epochs, result)
         bar.empty()
     if "ensemble" in st.session_state:
         trained_epochs, result = st.session_state["ensemble"]
@@ -218,7 +223,7 @@ elif section == "ResNet as an ensemble":
         drops = {name: rows[0]["top1"] - sum(r["top1"] for r in rows[1:]) / (len(rows) - 1) for name, rows in result.items()}
         st.caption(" · ".join(f"{name}: average drop {d:.1%} when one block is deleted" for name, d in drops.items()))
     else:
-        st.info("Press the button: training both nets takes about a minute on a laptop CPU.")
+        st.info("Press the button: at depth 20 and 3 epochs both nets train and are tested in about 40 s on a 2-core CPU.")
 
 else:
     st.markdown(

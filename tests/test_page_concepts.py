@@ -50,3 +50,13 @@ def test_evolution_search_runs_three_candidates():
     assert list(table["candidate"]) == [0, 1, 2]
     assert table["parent"].notna().sum() == 1  # the third is a child of a tournament winner
     assert len(at.get("graphviz_chart")) == 2
+
+
+def test_resnet_deletion_experiment_trains_and_charts_both_nets():
+    at = open_section("ResNet as an ensemble")
+    at.slider(key="ens_epochs").set_value(1).run()
+    at.button(key="ens_go").click().run()
+    assert not at.exception, at.exception
+    assert at.get("plotly_chart"), "no deletion chart"
+    caption = " ".join(c.value for c in at.caption)
+    assert "resnet20_cifar: average drop" in caption and "plain20_cifar: average drop" in caption
