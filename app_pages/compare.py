@@ -4,11 +4,12 @@ feature maps lined up by stride, one attribution method, agreement), layer simil
 Widgets and calls into classifier.compare, classifier.cka and classifier.feature_evolution."""
 
 import hashlib
-from collections import OrderedDict
 from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
+
+from app_pages import session_memo
 
 from classifier import get_card, list_models
 from classifier.cka import ACTIVATIONS, LAYER_SETS, similarity, similarity_figure
@@ -70,18 +71,7 @@ def _run_checkpoints(root: str, model: str) -> dict[str, str]:
 
 
 def memo(key: tuple, compute, busy: str | None = None):
-    """This session's results, newest kept, so moving between tabs and back is instant."""
-    store: OrderedDict = st.session_state.setdefault("compare_memo", OrderedDict())
-    if key not in store:
-        if busy:
-            with st.spinner(busy):
-                store[key] = compute()
-        else:
-            store[key] = compute()
-        while len(store) > MEMO_ENTRIES:
-            store.popitem(last=False)
-    store.move_to_end(key)
-    return store[key]
+    return session_memo.memo("compare_memo", MEMO_ENTRIES, key, compute, busy)
 
 
 def image_set(prefix: str, default: str = "samples"):

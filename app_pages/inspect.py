@@ -3,12 +3,13 @@ feature maps, ZFNet's deconvnet, captum's attributions, occlusion, effective rec
 fields and, for ViT, attention. Widgets and calls into classifier.explain only."""
 
 import hashlib
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+
+from app_pages import session_memo
 
 from classifier import get_card, list_models
 from classifier.explain import (
@@ -70,20 +71,7 @@ def _layers(name: str, input_size: tuple, source_key: str, _model):
 
 
 def memo(key: tuple, compute, busy: str | None = None):
-    """Results of this session's explanations, newest kept: switching tabs or moving a
-    slider back does not recompute. ``busy`` is the spinner's text while it computes.
-    (Per session rather than st.cache_data, because some steps draw a progress bar.)"""
-    store: OrderedDict = st.session_state.setdefault("inspect_memo", OrderedDict())
-    if key not in store:
-        if busy:
-            with st.spinner(busy):
-                store[key] = compute()
-        else:
-            store[key] = compute()
-        while len(store) > MEMO_ENTRIES:
-            store.popitem(last=False)
-    store.move_to_end(key)
-    return store[key]
+    return session_memo.memo("inspect_memo", MEMO_ENTRIES, key, compute, busy)
 
 
 def count_slider(where, label: str, lo: int, hi: int, default: int, key: str) -> int:
