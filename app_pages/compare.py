@@ -9,7 +9,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_pages import session_memo
+from app_pages import page_helpers
 
 from classifier import get_card, list_models
 from classifier.cka import ACTIVATIONS, LAYER_SETS, similarity, similarity_figure
@@ -29,7 +29,7 @@ from classifier.compare import (
 from classifier.explain import explainable_layers
 from classifier.explain.render import png_bytes
 from classifier.feature_evolution import epoch_figure, evolution_sheet, follow_features, saved_epochs
-from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
+from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image
 from classifier.train import list_runs, open_run, runs_root
 from classifier.weights import WeightsError, cache_path, download_imagenet, imagenet_weights, load_weights
 
@@ -71,7 +71,7 @@ def _run_checkpoints(root: str, model: str) -> dict[str, str]:
 
 
 def memo(key: tuple, compute, busy: str | None = None):
-    return session_memo.memo("compare_memo", MEMO_ENTRIES, key, compute, busy)
+    return page_helpers.memo("compare_memo", MEMO_ENTRIES, key, compute, busy)
 
 
 def image_set(prefix: str, default: str = "samples"):
@@ -134,16 +134,8 @@ for i, col in enumerate(columns):
             column_label = f"{name} ({WEIGHTS[weights]})"
         choices.append((name, source_key, source, column_label))
 
-samples = sample_images()
 with top_right:
-    image_col, pick_col = st.columns([1, 2])
-    image_source = image_col.radio("Image", ["Sample", "Upload"], horizontal=True, key="compare_image_source")
-    if image_source == "Sample":
-        sample = pick_col.selectbox("Sample image", list(samples), key="compare_sample")
-        data = samples[sample].read_bytes()
-    else:
-        uploaded = pick_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=list(UPLOAD_EXTENSIONS), key="compare_upload")
-        data = uploaded.getvalue() if uploaded is not None else None
+    data = page_helpers.pick_image("compare")
 if data is None:
     st.info("Upload an image, or pick a sample.")
     st.stop()

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_pages import session_memo
+from app_pages import page_helpers
 
 from classifier import get_card, list_models
 from classifier.explain import (
@@ -32,7 +32,7 @@ from classifier.explain import (
     top_projections,
 )
 from classifier.explain.render import colormap, draw_box, grid, png_bytes
-from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
+from classifier.images import ImageError, decode_image
 from classifier.weights import (
     WeightsError,
     cache_path,
@@ -71,7 +71,7 @@ def _layers(name: str, input_size: tuple, source_key: str, _model):
 
 
 def memo(key: tuple, compute, busy: str | None = None):
-    return session_memo.memo("inspect_memo", MEMO_ENTRIES, key, compute, busy)
+    return page_helpers.memo("inspect_memo", MEMO_ENTRIES, key, compute, busy)
 
 
 def count_slider(where, label: str, lo: int, hi: int, default: int, key: str) -> int:
@@ -166,18 +166,10 @@ else:
 
 # --- image ---------------------------------------------------------------------------------
 
-samples = sample_images()
-image_col, upload_col = st.columns([1, 2])
-image_source = image_col.radio("Image", ["Sample", "Upload"], horizontal=True, key="inspect_image_source")
-if image_source == "Sample":
-    sample = upload_col.selectbox("Sample image", list(samples), key="inspect_sample")
-    data = samples[sample].read_bytes()
-else:
-    uploaded = upload_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=list(UPLOAD_EXTENSIONS), key="inspect_upload")
-    if uploaded is None:
-        st.info("Upload an image, or pick a sample.")
-        st.stop()
-    data = uploaded.getvalue()
+data = page_helpers.pick_image("inspect")
+if data is None:
+    st.info("Upload an image, or pick a sample.")
+    st.stop()
 try:
     picture = decode_image(data)
 except ImageError as exc:

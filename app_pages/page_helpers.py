@@ -1,0 +1,37 @@
+"""Widgets and state shared by several pages (this file is not a page itself)."""
+
+from collections import OrderedDict
+
+import streamlit as st
+
+from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, sample_images
+
+
+def memo(namespace: str, limit: int, key: tuple, compute, busy: str | None = None):
+    """``compute()``'s result for ``key``, computed once per session (with a spinner
+    saying ``busy`` while it runs); the ``limit`` newest keys are kept, so switching tabs
+    or moving a slider back does not recompute. Per session rather than
+    ``st.cache_data``, because some steps draw a progress bar."""
+    store: OrderedDict = st.session_state.setdefault(namespace, OrderedDict())
+    if key not in store:
+        if busy:
+            with st.spinner(busy):
+                store[key] = compute()
+        else:
+            store[key] = compute()
+        while len(store) > limit:
+            store.popitem(last=False)
+    store.move_to_end(key)
+    return store[key]
+
+
+def pick_image(prefix: str) -> bytes | None:
+    """A sample image or an upload, side by side: the raw bytes, or None before an upload."""
+    samples = sample_images()
+    source_col, pick_col = st.columns([1, 2])
+    source = source_col.radio("Image", ["Sample", "Upload"], horizontal=True, key=f"{prefix}_image_source")
+    if source == "Sample":
+        sample = pick_col.selectbox("Sample image", list(samples), key=f"{prefix}_sample")
+        return samples[sample].read_bytes()
+    uploaded = pick_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=list(UPLOAD_EXTENSIONS), key=f"{prefix}_upload")
+    return uploaded.getvalue() if uploaded is not None else None
