@@ -86,3 +86,14 @@ def test_nas_cells_are_drawn_from_the_genotype():
     at = choose(open_app(), "nasnet_a_mobile")
     specs = [c.proto.spec for c in at.get("graphviz_chart")]
     assert any("normal cell" in s for s in specs) and any("reduction cell" in s for s in specs)
+
+
+def test_zoo_overview_charts_every_model():
+    from classifier import list_models
+
+    at = open_app()
+    at.toggle(key="zoo_on").set_value(True).run(timeout=300)
+    assert not at.exception, at.exception
+    chart = at.get("plotly_chart")[-1].proto.spec
+    # Every registered model is a point of the bubble chart (hover names are model names).
+    assert all(f'"{name}"' in chart for name in list_models())
