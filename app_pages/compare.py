@@ -29,7 +29,7 @@ from classifier.compare import (
 from classifier.explain import explainable_layers
 from classifier.explain.render import png_bytes
 from classifier.feature_evolution import epoch_figure, evolution_sheet, follow_features, saved_epochs
-from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image
+from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError
 from classifier.train import list_runs, open_run, runs_root
 from classifier.weights import WeightsError, cache_path, download_imagenet, imagenet_weights, load_weights
 
@@ -135,16 +135,7 @@ for i, col in enumerate(columns):
         choices.append((name, source_key, source, column_label))
 
 with top_right:
-    data = page_helpers.pick_image("compare")
-if data is None:
-    st.info("Upload an image, or pick a sample.")
-    st.stop()
-try:
-    picture = decode_image(data)
-except ImageError as exc:
-    st.error(str(exc))
-    st.stop()
-image_key = hashlib.sha256(data).hexdigest()[:16]
+    picture, image_key = page_helpers.pick_image("compare")
 
 
 def load_models(bar, which: list[int]) -> list:

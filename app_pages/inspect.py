@@ -32,7 +32,6 @@ from classifier.explain import (
     top_projections,
 )
 from classifier.explain.render import colormap, draw_box, grid, png_bytes
-from classifier.images import ImageError, decode_image
 from classifier.weights import (
     WeightsError,
     cache_path,
@@ -166,17 +165,7 @@ else:
 
 # --- image ---------------------------------------------------------------------------------
 
-data = page_helpers.pick_image("inspect")
-if data is None:
-    st.info("Upload an image, or pick a sample.")
-    st.stop()
-try:
-    picture = decode_image(data)
-except ImageError as exc:
-    st.error(str(exc))
-    st.stop()
-
-image_key = hashlib.sha256(data).hexdigest()[:16]
+picture, image_key = page_helpers.pick_image("inspect")
 cropped = loaded.preprocess.crop(picture)
 x = loaded.preprocess.tensor(cropped)
 image = figures.rgb(np.asarray(cropped))

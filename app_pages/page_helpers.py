@@ -1,10 +1,12 @@
 """Widgets and state shared by several pages (this file is not a page itself)."""
 
+import hashlib
 from collections import OrderedDict
 
 import streamlit as st
+from PIL import Image
 
-from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, sample_images
+from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
 
 
 def memo(namespace: str, limit: int, key: tuple, compute, busy: str | None = None):
@@ -25,7 +27,22 @@ def memo(namespace: str, limit: int, key: tuple, compute, busy: str | None = Non
     return store[key]
 
 
-def pick_image(prefix: str) -> bytes | None:
+def pick_image(prefix: str) -> tuple[Image.Image, str]:
+    """A sample image or an upload, decoded: (the RGB picture, a short key of its bytes).
+    Before an upload, or for a file that is no usable image, the page says so and stops."""
+    data = _image_bytes(prefix)
+    if data is None:
+        st.info("Upload an image, or pick a sample.")
+        st.stop()
+    try:
+        picture = decode_image(data)
+    except ImageError as exc:
+        st.error(str(exc))
+        st.stop()
+    return picture, hashlib.sha256(data).hexdigest()[:16]
+
+
+def _image_bytes(prefix: str) -> bytes | None:
     """A sample image or an upload, side by side: the raw bytes, or None before an upload."""
     samples = sample_images()
     source_col, pick_col = st.columns([1, 2])
