@@ -268,9 +268,11 @@ def igcv1_imagenet(num_classes: int, primary: int, secondary: int) -> IGCNet:
     stages=[("layer1", 64, 1), ("layer2", 128, 2), ("layer3", 256, 4)],
     block="layer1.1",
     notes=(
-        "Width 64/128/256 with 8 channels per group in the first 1×1 and C/8 in the second, so "
-        "each output channel is reached from each input channel by one path. The paper's exact "
-        "CIFAR widths were not available offline, so no paper count is claimed."
+        "An IGCV2 block with L = 3: a channel-wise 3×3, then 1×1 group convolutions with 8 and "
+        "C/8 channels per group, so K1·K2·K3 = C and each output channel is reached from each "
+        "input channel by exactly one path (balanced at 64 channels). The widths 64/128/256 and "
+        "IGCV1's ResNet-20 layout are ours: the paper's CIFAR networks (its IGCV2*-C416, for "
+        "example) are defined in tables that could not be read here, so no paper count is claimed."
     ),
     width=64, depth=20, group_width=8,
 )
@@ -317,9 +319,11 @@ IGCV3_D = ((1, 16, 1, 1), (6, 24, 4, 2), (6, 32, 6, 2), (6, 64, 8, 2), (6, 96, 6
     stages=[("features.5", 24, 1), ("features.11", 32, 2), ("features.25", 96, 4), ("features.33", 1280, 8)],
     block="features.3",
     notes=(
-        "The ImageNet network with strides removed where CIFAR's 32 pixels need it (same weights "
-        "but the classifier). The authors' README lists 2.4M for their CIFAR model, whose exact "
-        "layout is not published; this one has 2.22M (2.34M with a CIFAR-100 head)."
+        "The ImageNet network with the stem's and second stage's strides removed, as CIFAR ports "
+        "of the authors' code do (same weights but the classifier). The authors' README lists "
+        "2.4M for IGCV3-D on CIFAR without the layout; this network has 2,223,498 parameters with "
+        "10 classes and 2,338,788 with 100, or 2,403,332 when BatchNorm's running statistics are "
+        "counted too, as MXNet checkpoints store them."
     ),
     first_stride=1, second_stride=1,
 )
