@@ -102,6 +102,16 @@ def test_densenet121_macs():
     assert_close_to_reference(meta_macs("densenet121"), 2_830_000_000, rel=0.05)
 
 
+@pytest.mark.parametrize(
+    "layers, growth, reference",
+    # The authors' README, Tab 4 (CliqueNet with DenseNet's k and T): 1.05M and 0.99M.
+    [(36, 12, 1_050_000), (18, 24, 990_000)],
+)
+def test_cliquenet_builder_at_the_readme_ablation_sizes(layers, growth, reference):
+    count = meta_param_count("cliquenet_t12_k36_cifar", channels=(growth,) * 3, layers=(layers // 3,) * 3)
+    assert abs(count - reference) <= 5_000
+
+
 @pytest.mark.parametrize("name", sorted(EXACT))
 def test_parameters_equal_reference_implementation(name):
     assert get_card(name).paper_params == EXACT[name]
