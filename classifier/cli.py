@@ -12,8 +12,14 @@ import importlib
 import json
 import sys
 
-# Modules that add commands; each has register(subparsers) setting a ``run`` default.
-COMMAND_MODULES = ("classifier.train.cli", "classifier.explain.cli")
+# Modules that add commands, with the commands each adds; each has register(subparsers)
+# setting a ``run`` default. Their parsers import torchvision, captum and the training
+# code (about two seconds), so `list` and `summary` build a parser without them.
+COMMAND_MODULES = {
+    "classifier.train.cli": ("train", "export"),
+    "classifier.explain.cli": ("predict", "explain"),
+}
+LIGHT_COMMANDS = ("list", "summary")
 
 
 class UserError(Exception):
@@ -56,8 +62,13 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m classifier", description="Classifier Explorer command line")
+def build_parser(with_modules: bool = True) -> argparse.ArgumentParser:
+    commands = ",".join([*LIGHT_COMMANDS, *(c for cs in COMMAND_MODULES.values() for c in cs)])
+    parser = argparse.ArgumentParser(
+        prog="python -m classifier",
+        usage=f"python -m classifier [-h] {{{commands}}} ...",
+        description="Classifier Explorer command line",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list the registered models")
@@ -70,13 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print totals and per-layer rows as JSON")
     p.set_defaults(run=_cmd_summary)
 
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
+    if with_modules:
+        for module in COMMAND_MODULES:
+            importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(with_modules=not argv or argv[0] not in LIGHT_COMMANDS).parse_args(argv)
     try:
         return args.run(args)
     except (UserError, ValueError, FileNotFoundError) as exc:

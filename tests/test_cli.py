@@ -63,3 +63,16 @@ def test_too_small_input_is_one_line_exit_2():
     proc = run_cli("summary", "vgg16", "--input-size", "3,8,8")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "does not run on a 3×8×8 input" in proc.stderr
+
+
+def test_list_and_summary_leave_the_heavy_command_modules_unloaded():
+    """`list` and `summary` skip the parsers of train/export/predict/explain, which import
+    torchvision, captum and the training engine; --help still names every command."""
+    probe = (
+        "import sys; from classifier.cli import main; main(['list']); "
+        "print(sorted(m for m in ('torchvision', 'captum', 'classifier.train.engine') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    usage = run_cli("--help").stdout
+    assert all(command in usage for command in ("train", "export", "predict", "explain"))
