@@ -271,8 +271,8 @@ def igcv1_imagenet(num_classes: int, primary: int, secondary: int) -> IGCNet:
         "An IGCV2 block with L = 3: a channel-wise 3×3, then 1×1 group convolutions with 8 and "
         "C/8 channels per group, so K1·K2·K3 = C and each output channel is reached from each "
         "input channel by exactly one path (balanced at 64 channels). The widths 64/128/256 and "
-        "IGCV1's ResNet-20 layout are ours: the paper's CIFAR networks (its IGCV2*-C416, for "
-        "example) are defined in tables that could not be read here, so no paper count is claimed."
+        "IGCV1's ResNet-20 layout are ours: the paper defines its CIFAR networks in tables that "
+        "could not be read here, so no paper count is claimed."
     ),
     width=64, depth=20, group_width=8,
 )
