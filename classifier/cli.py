@@ -69,7 +69,7 @@ def build_parser(with_modules: bool = True) -> argparse.ArgumentParser:
         usage=f"python -m classifier [-h] {{{commands}}} ...",
         description="Classifier Explorer command line",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, prog=parser.prog)
 
     p = sub.add_parser("list", help="list the registered models")
     p.add_argument("--json", action="store_true", help="print the model cards as JSON")

@@ -76,3 +76,4 @@ def test_list_and_summary_leave_the_heavy_command_modules_unloaded():
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     usage = run_cli("--help").stdout
     assert all(command in usage for command in ("train", "export", "predict", "explain"))
+    assert run_cli("list", "-h").stdout.startswith("usage: python -m classifier list [-h]")
