@@ -1,0 +1,128 @@
+"""The source libraries as oracles for the weights registry, with no network.
+
+For an entry, :func:`source_model` builds the source library's own network with random
+weights; :func:`randomise_statistics` gives its BatchNorm layers running statistics drawn
+around their real input statistics (so a wrong mapping, a swapped BN or a missing one
+cannot pass unnoticed) and random affine parameters; :func:`prefill` writes its state dict
+in the exact file format and cache location the loader reads (torch hub's
+``checkpoints/`` for URL files, the Hugging Face cache layout for hub files). The test
+then loads the entry through the project's own loader and compares logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from classifier.weights.entries import WeightEntry
+from classifier.weights.files import checkpoints_dir, hf_cache_dir, url_path
+
+SNAPSHOT = "0" * 40  # a commit hash for the prefilled Hugging Face snapshot
+
+
+def source_model(entry: WeightEntry) -> nn.Module:
+    """The source library's own model for ``entry``, randomly initialised, eval mode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if entry.source == "timm":
+            import timm
+
+            model = timm.create_model(entry.source_model, pretrained=False, num_classes=entry.num_classes + entry.label_offset)
+        elif entry.source == "pytorchcv":
+            from pytorchcv.model_provider import get_model
+
+            model = get_model(entry.source_model, pretrained=False)
+        elif entry.source == "torchvision":
+            import torchvision
+
+            model = torchvision.models.get_model(entry.source_model, weights=None, **entry.build)
+        else:
+            raise ValueError(f"no oracle for source {entry.source!r}")
+    return model.eval()
+
+
+@torch.no_grad()
+def randomise_statistics(model: nn.Module, x: torch.Tensor, seed: int = 0) -> None:
+    """Give every BatchNorm running statistics near the statistics of its real input
+    (one forward pass in training mode with a cumulative average), then perturb them and
+    the affine parameters, so each layer's statistics are distinct and matter."""
+    g = torch.Generator().manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    model(x)
+    model.eval()
+    for m in norms:
+        m.momentum = 0.1
+        n = m.running_mean.numel()
+        spread = m.running_var.clamp_min(1e-6).sqrt()
+        m.running_mean += 0.2 * spread * torch.randn(n, generator=g)
+        m.running_var *= 0.75 + 0.5 * torch.rand(n, generator=g)
+        if m.affine:
+            m.weight.copy_(0.75 + 0.5 * torch.rand(n, generator=g))
+            m.bias.copy_(0.1 * torch.randn(n, generator=g))
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm) and m.elementwise_affine:
+            m.weight.copy_(0.75 + 0.5 * torch.rand(m.weight.shape, generator=g))
+            m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+
+
+def prefill(entry: WeightEntry, state: dict[str, torch.Tensor]) -> Path:
+    """Write ``state`` where the loader looks for ``entry``'s file, in its format."""
+    state = {k: v.contiguous() for k, v in state.items()}
+    if entry.url:
+        path = url_path(entry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, path)
+        return path
+    folder = hf_cache_dir() / ("models--" + entry.hf_repo.replace("/", "--"))
+    blob_data = _safetensors_bytes(state) if entry.hf_file.endswith(".safetensors") else _torch_bytes(state)
+    blob = folder / "blobs" / hashlib.sha256(blob_data).hexdigest()
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(blob_data)
+    snapshot = folder / "snapshots" / SNAPSHOT / entry.hf_file
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.unlink(missing_ok=True)
+    snapshot.symlink_to(Path("../../blobs") / blob.name)
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / "main").write_text(SNAPSHOT)
+    return snapshot
+
+
+def _safetensors_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save
+
+    return save(_unshared(state))
+
+
+def _unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights); give each its own."""
+    return {k: v.clone() for k, v in state.items()}
+
+
+def _torch_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def input_for(entry: WeightEntry, seed: int = 0, batch: int = 2) -> torch.Tensor:
+    """A batch at the entry's own input size, roughly normalised like real images."""
+    c, h, w = entry.preprocess.channels, *entry.preprocess.crop_size
+    return torch.randn(batch, c, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def caches_under(root: Path) -> dict[str, str]:
+    """Environment variables that point both caches into ``root`` and forbid the hub."""
+    return {"TORCH_HOME": str(root / "torch"), "HF_HUB_CACHE": str(root / "hf"), "HF_HUB_OFFLINE": "1"}
+
+
+__all__ = ["source_model", "randomise_statistics", "prefill", "input_for", "caches_under", "checkpoints_dir"]
