@@ -31,13 +31,12 @@ from classifier.explain.render import png_bytes
 from classifier.feature_evolution import epoch_figure, evolution_sheet, follow_features, saved_epochs
 from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError
 from classifier.train import list_runs, open_run, runs_root
-from classifier.weights import WeightsError, cache_path, download_imagenet, imagenet_weights, load_weights
+from classifier.weights import WeightsError, load_weights
 
 MEMO_ENTRIES = 32
 INPUT_WIDTH = 200  # on screen; 32×32 inputs are scaled up to it
 # A CNN and a ViT, both with torchvision ImageNet weights: the pair the page is for.
 DEFAULT_MODELS = ["resnet18", "vit_b_16", "densenet121", "mobilenet_v3_large"]
-WEIGHTS = {"imagenet": "ImageNet", "run": "Training run", "random": "Random"}
 ACTIVATION_TYPES = {cls.__name__ for cls in ACTIVATIONS}
 
 st.title("Compare")
@@ -114,13 +113,12 @@ for i, col in enumerate(columns):
         name = st.selectbox(f"Model {i + 1}", names, index=names.index(default), key=f"compare_model_{i}",
                             bind="query-params", help=f"also settable in the address: ?compare_model_{i}=NAME")
         runs = _run_checkpoints(runs_dir, name)
-        options = [w for w in WEIGHTS if (w != "imagenet" or imagenet_weights(name) is not None) and (w != "run" or runs)]
-        # ImageNet first when its file is already here; otherwise random, so opening the
-        # page never starts a download of hundreds of megabytes by itself
-        cached = "imagenet" in options and cache_path(imagenet_weights(name)).is_file()
-        weights = st.radio("Weights", options, index=options.index("imagenet" if cached else "random"),
-                           format_func=WEIGHTS.get, horizontal=True, key=f"compare_weights_{i}_{name}",
-                           help="ImageNet weights are downloaded once, when first chosen")
+        labels = {**page_helpers.weight_options(name), **({"run": "Training run"} if runs else {}), "random": "Random"}
+        options = list(labels)
+        weights = st.selectbox("Weights", options, index=options.index(page_helpers.default_weights(options)),
+                               format_func=labels.get, key=f"compare_weights_{i}_{name}",
+                               help="the registry's trained weights for this model; one not yet cached "
+                                    "downloads when chosen")
         if weights == "run":
             label = st.selectbox("Checkpoint", list(runs), index=len(runs) - 1, key=f"compare_ckpt_{i}_{name}")
             path = runs[label]
@@ -131,7 +129,7 @@ for i, col in enumerate(columns):
             column_label = f"{name} ({label})"
         else:
             source = source_key = weights
-            column_label = f"{name} ({WEIGHTS[weights]})"
+            column_label = f"{name} ({'Random' if weights == 'random' else weights.split('/', 1)[1]})"
         choices.append((name, source_key, source, column_label))
 
 with top_right:
@@ -146,14 +144,10 @@ def load_models(bar, which: list[int]) -> list:
         name, source_key, source, _ = choices[i]
         bar.progress((n - 1) / len(which), text=f"Loading {name} ({n} of {len(which)})…")
         try:
-            if source == "imagenet" and not cache_path(imagenet_weights(name)).is_file():
-                download_imagenet(name, progress=lambda done, total, name=name: bar.progress(
-                    min(done / total, 1.0) if total else 0.0,
-                    text=f"Downloading ImageNet weights for {name}: {done / 2**20:.0f} MB"
-                    + (f" of {total / 2**20:.0f} MB" if total else "")))
+            page_helpers.fetch_weights(source, where=columns[i])
             loaded.append(_loaded(name, source_key, source))
         except WeightsError as exc:
-            columns[i].error(str(exc))
+            columns[i].error(f"{exc} The other columns go on without this one; choose Random for it meanwhile.")
             loaded.append(None)
     return loaded
 
@@ -172,28 +166,30 @@ with tabs["Side by side"]:
         k = c2.slider("Strongest channels shown per stage", 2, 16, 8, step=2, key="compare_channels")
         bar = st.progress(0.0, text="Loading the models…")
         loaded = load_models(bar, list(range(count)))
-        if any(m is None for m in loaded):
+        # a column whose weights failed says so above and drops out; the others go on
+        shown = [(choice, model) for choice, model in zip(choices, loaded) if model is not None]
+        if not shown:
             bar.empty()
             st.stop()
         views, explanations = [], []
-        steps = 2 * len(choices)
-        for n, ((name, source_key, _, label), model) in enumerate(zip(choices, loaded)):
+        steps = 2 * len(shown)
+        for n, ((name, source_key, _, label), model) in enumerate(shown):
             bar.progress(n / steps, text=f"Running the image through {name}…")
             label = f"{n + 1}. {label}"
             views.append(memo(("look", name, source_key, image_key, label), lambda: look(model, picture, label=label)))
-        for n, ((name, source_key, _, _), view) in enumerate(zip(choices, views)):
-            bar.progress((len(choices) + n) / steps, text=f"{METHODS[method]} for {name}…")
+        for n, (((name, source_key, _, _), _), view) in enumerate(zip(shown, views)):
+            bar.progress((len(shown) + n) / steps, text=f"{METHODS[method]} for {name}…")
             explanations.append(memo(("explain", name, source_key, image_key, method), lambda: explain(view, method)))
         bar.empty()
 
-        cols = st.columns(count)
+        cols = st.columns(len(views))
         for col, view in zip(cols, views):
             with col:
                 st.markdown(f"#### {view.label}")
                 st.caption(view.loaded.description)
                 h, w = view.image.shape[:2]
                 st.image(view.image, caption=f"What it sees ({h}×{w})", width=INPUT_WIDTH)
-        cols = st.columns(count)
+        cols = st.columns(len(views))
         for i, (col, view) in enumerate(zip(cols, views)):
             top5 = view.predictions
             fig = go.Figure(go.Bar(
@@ -210,7 +206,7 @@ with tabs["Side by side"]:
                    "the strongest channels (right, strongest first, one colour scale).")
         for row in stride_rows(views):
             st.markdown("**Last map before the classifier**" if row == LAST else f"**Stride {row}**")
-            cols = st.columns(count)
+            cols = st.columns(len(views))
             for col, view in zip(cols, views):
                 stage = view.stage(row)
                 if stage is None:
@@ -219,10 +215,12 @@ with tabs["Side by side"]:
                     col.image(stage.figure(k), caption=stage.describe(), width="stretch")
 
         st.subheader(METHODS[method])
-        cols = st.columns(count)
+        cols = st.columns(len(views))
         for col, view, e in zip(cols, views, explanations):
             col.image(e.picture, caption=f"class {view.top1.label!r} ({e.target}), {e.note}", width="stretch")
 
+        if len(views) < 2:
+            st.stop()
         st.subheader("Agreement")
         agree = agreement(views, explanations)
         rows = []

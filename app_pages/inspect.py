@@ -32,14 +32,7 @@ from classifier.explain import (
     top_projections,
 )
 from classifier.explain.render import colormap, draw_box, grid, png_bytes
-from classifier.weights import (
-    WeightsError,
-    cache_path,
-    download_imagenet,
-    imagenet_weights,
-    load_weights,
-    read_checkpoint,
-)
+from classifier.weights import WeightsError, load_weights, read_checkpoint
 
 MEMO_ENTRIES = 24
 FIGURE_WIDTH = 448  # on screen; 32×32 inputs are scaled up to it, downloads keep their pixels
@@ -107,17 +100,18 @@ name = model_col.selectbox(
     format_func=lambda n: f"{n} — {get_card(n).variant}",
     help="also settable in the address: ?inspect_model=NAME",
 )
-sources = {}
-if imagenet_weights(name) is not None:
-    sources["imagenet"] = "ImageNet (torchvision)"
+sources = page_helpers.weight_options(name)
 if checkpoint_model == name:
     sources["run"] = f"Training run ({Path(checkpoint).parent.name})"
 sources["random"] = "Random (untrained)"
 sources["upload"] = "Upload a checkpoint"
-choice = weights_col.radio(
-    "Weights", list(sources), format_func=sources.get, horizontal=True, key=f"inspect_weights_{name}"
+options = list(sources)
+default = "run" if "run" in sources else page_helpers.default_weights(options)
+choice = weights_col.selectbox(
+    "Weights", options, index=options.index(default), format_func=sources.get, key=f"inspect_weights_{name}",
+    help="Every trained parameter set in the registry for this model (`python -m classifier weights NAME`); "
+    "one not yet cached downloads when chosen.",
 )
-
 if choice == "upload":
     ckpt_file = weights_col.file_uploader(
         "Checkpoint (.pt/.pth: a state dict or a Classifier Explorer checkpoint; loaded as tensors only)",
@@ -134,32 +128,20 @@ elif choice == "run":
 else:
     source, source_key = choice, choice
 
-bar = None
 try:
-    if choice == "imagenet" and not cache_path(imagenet_weights(name)).is_file():
-        bar = st.progress(0.0, text=f"Downloading ImageNet weights for {name} (once; kept in the torch cache)…")
-        download_imagenet(
-            name,
-            progress=lambda label, done, total: bar.progress(
-                min(done / total, 1.0) if total else 0.0,
-                text=f"Downloading {label}: {done / 2**20:.0f} MB" + (f" of {total / 2**20:.0f} MB" if total else ""),
-            ),
-        )
+    page_helpers.fetch_weights(source)
     with st.spinner(f"Loading {name}…"):
         loaded = _loaded(name, source_key, source)
 except WeightsError as exc:
     st.error(str(exc))
-    if choice == "imagenet":
-        st.info("Without the weights, choose **Random (untrained)** to explore the architecture, "
-                "or place the file named above in the torch cache.")
+    if page_helpers.registry_entry(choice) is not None:
+        st.info("Without these weights, choose **Random (untrained)** to explore the architecture, "
+                "or put the file named above where the message says.")
     st.stop()
-finally:
-    if bar is not None:
-        bar.empty()
 model = loaded.model
 
 if loaded.pretrained:
-    st.caption(loaded.description)
+    st.caption(f"{loaded.description} Input: {loaded.preprocess.describe()}.")
 else:
     st.warning("**Untrained weights.** " + loaded.description)
 

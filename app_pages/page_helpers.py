@@ -7,6 +7,7 @@ import streamlit as st
 from PIL import Image
 
 from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
+from classifier.weights import download, get_entry, is_cached, weight_entries
 
 
 def memo(namespace: str, limit: int, key: tuple, compute, busy: str | None = None):
@@ -52,3 +53,47 @@ def _image_bytes(prefix: str) -> bytes | None:
         return samples[sample].read_bytes()
     uploaded = pick_col.file_uploader(f"Your image ({FORMAT_NAMES})", type=list(UPLOAD_EXTENSIONS), key=f"{prefix}_upload")
     return uploaded.getvalue() if uploaded is not None else None
+
+
+# --- weights -----------------------------------------------------------------------------
+
+
+def weight_options(name: str) -> dict[str, str]:
+    """A model's weights entries as {entry id: readable label}, best first; an entry whose
+    file is not cached yet says that choosing it downloads it."""
+    return {
+        e.id: e.label + ("" if is_cached(e) else " · downloads when chosen")
+        for e in weight_entries(name)
+    }
+
+
+def default_weights(options: list[str]) -> str:
+    """The first entry whose file is already cached, else random weights: opening a page
+    never starts a download of hundreds of megabytes by itself."""
+    return next((o for o in options if (e := registry_entry(o)) is not None and is_cached(e)), "random")
+
+
+def registry_entry(source):
+    """The registry entry ``source`` names, or None for a path, upload, run or "random"."""
+    if not isinstance(source, str):
+        return None
+    try:
+        return get_entry(source)
+    except KeyError:
+        return None
+
+
+def fetch_weights(source, where=st) -> None:
+    """Download an entry's file when it is not cached, with a progress bar in ``where``
+    that goes away whether the download succeeds or fails (a WeightsError propagates)."""
+    entry = registry_entry(source)
+    if entry is None or is_cached(entry):
+        return
+    bar = where.progress(0.0, text=f"Downloading {entry.id} (once; kept in the cache)…")
+    try:
+        download(entry, progress=lambda label, done, total: bar.progress(
+            min(done / total, 1.0) if total else 0.0,
+            text=f"Downloading {label}: {done / 2**20:.0f} MB" + (f" of {total / 2**20:.0f} MB" if total else ""),
+        ))
+    finally:
+        bar.empty()

@@ -62,14 +62,16 @@ def main() -> None:
         neuron_deconvolution,
         occlusion,
     )
-    from classifier.weights import cache_path, imagenet_weights, load_weights
+    from classifier.weights import load_weights
+    from classifier.weights.files import url_path
+    from classifier.weights.loading import imagenet_entry
 
     torch.manual_seed(0)
     reference = torchvision.models.resnet50().eval()
     for m in reference.modules():
         if isinstance(m, nn.ReLU):
             m.inplace = False
-    path = cache_path(imagenet_weights("resnet50"))
+    path = url_path(imagenet_entry("resnet50"))
     path.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), path)
     model = load_weights("resnet50", "imagenet").model

@@ -16,7 +16,8 @@ import torch
 import torchvision
 
 from classifier import get_card
-from classifier.weights import cache_path, imagenet_weights
+from classifier.weights.files import url_path
+from classifier.weights.loading import imagenet_entry
 
 
 @functools.cache
@@ -36,7 +37,14 @@ def prefilled(model_name: str, seed: int = 0) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # GoogLeNet's note on its future default init
         reference = torchvision.models.get_model(get_card(model_name).torchvision, weights=None).eval()
-    path = cache_path(imagenet_weights(model_name))
+    path = url_path(imagenet_entry(model_name))
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(reference.state_dict(), path)
     return reference
+
+
+def torchvision_weights(model_name: str):
+    """torchvision's own weights enum member behind the model's first ImageNet entry:
+    the reference for class names and transforms."""
+    entry = imagenet_entry(model_name)
+    return torchvision.models.get_model_weights(entry.source_model)[entry.tag]

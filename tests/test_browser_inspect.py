@@ -7,7 +7,7 @@ from app_server import browser_page, running_app
 from imagenet_cache import prefilled, torch_home
 
 from classifier.images import decode_image, sample_images
-from classifier.weights import imagenet_weights
+from imagenet_cache import torchvision_weights as imagenet_weights
 
 pytestmark = pytest.mark.browser
 

@@ -100,8 +100,8 @@ def test_cka_of_a_model_with_itself_is_one_on_the_diagonal():
 def test_a_runs_checkpoints_as_weights_for_cka_and_feature_evolution(tmp_path):
     run = make_run(tmp_path / "runs")
     at = open_compare(CNN, VIT)
-    weights = at.radio(key=f"compare_weights_0_{CNN}")
-    assert weights.options == ["Training run", "Random"]  # no ImageNet weights for a CIFAR net
+    weights = at.selectbox(key=f"compare_weights_0_{CNN}")
+    assert weights.options == ["Training run", "Random"] and weights.value == "random"  # no ImageNet weights for a CIFAR net
     weights.set_value("run").run()
     check(at)
     assert at.selectbox(key=f"compare_ckpt_0_{CNN}").value == "demo · epoch 3 (best.pt)"

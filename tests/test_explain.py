@@ -294,7 +294,7 @@ def test_predict_prints_torchvisions_top5(cache, capsys):
     reference = prefilled("resnet18")
     assert main(["predict", "--model", "resnet18", "--weights", "imagenet", str(SAMPLE)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    from classifier.weights import imagenet_weights
+    from imagenet_cache import torchvision_weights as imagenet_weights
 
     weights = imagenet_weights("resnet18")
     with torch.no_grad():

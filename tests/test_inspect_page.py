@@ -13,7 +13,7 @@ from tests_paths import ROOT
 
 from classifier import create_model
 from classifier.images import decode_image, sample_images
-from classifier.weights import imagenet_weights
+from imagenet_cache import torchvision_weights as imagenet_weights
 
 CNN_TABS = ["Activations", "Deconvnet", "Attributions", "Occlusion", "Effective receptive field"]
 
@@ -93,7 +93,7 @@ def test_uploaded_photo_gets_torchvisions_imagenet_top5(monkeypatch):
     at.file_uploader(key="inspect_upload").set_value(("photo.png", photo, "image/png")).run()
     assert not at.exception and not at.warning
     weights = imagenet_weights("resnet18")
-    assert any(str(weights) in c.value for c in at.caption)
+    assert any(f"resnet18.{weights.name}" in c.value for c in at.caption)
     with torch.no_grad():
         probs = reference(weights.transforms()(decode_image(photo))[None]).softmax(1)[0]
     expected = [f"{weights.meta['categories'][i]} ({i})" for i in probs.topk(5).indices.tolist()]
@@ -137,7 +137,7 @@ def test_training_run_checkpoint_is_offered(tmp_path):
     )
     at = open_inspect(inspect_checkpoint=str(path))
     assert at.selectbox(key="inspect_model").value == "resnet20_cifar"
-    weights = at.radio(key="inspect_weights_resnet20_cifar")
+    weights = at.selectbox(key="inspect_weights_resnet20_cifar")
     assert weights.value == "run" and "Training run (run-7)" in weights.options[0]
     assert not at.warning and any("epoch 4" in c.value for c in at.caption)
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]

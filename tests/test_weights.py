@@ -9,17 +9,12 @@ import pytest
 import torch
 import torchvision
 from imagenet_cache import prefilled, torch_home
+from imagenet_cache import torchvision_weights as imagenet_weights
 
 from classifier import create_model, get_card, list_models
 from classifier.images import decode_image, sample_images
-from classifier.weights import (
-    Preprocess,
-    WeightsError,
-    _download,
-    imagenet_weights,
-    load_weights,
-    read_checkpoint,
-)
+from classifier.weights import Preprocess, WeightsError, load_weights, read_checkpoint, weight_entries
+from classifier.weights.loading import imagenet_entry
 
 
 @pytest.fixture
@@ -31,7 +26,7 @@ def cache(monkeypatch):
 def test_every_torchvision_card_has_imagenet_weights():
     named = [n for n in list_models() if get_card(n).torchvision]
     assert len(named) >= 10
-    missing = [n for n in named if imagenet_weights(n) is None]
+    missing = [n for n in named if not any(e.source == "torchvision" for e in weight_entries(n))]
     assert not missing, f"cards name a torchvision model without ImageNet weights: {missing}"
 
 
@@ -47,11 +42,11 @@ def test_imagenet_weights_from_the_cache_match_torchvision(name, cache):
     x = torch.randn(2, 3, 112, 112)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x), reference(x), atol=1e-5, rtol=1e-5)
-    assert loaded.pretrained and loaded.source == "imagenet" and not loaded.model.training
+    assert loaded.pretrained and loaded.source == imagenet_entry(name).id and not loaded.model.training
     assert loaded.class_names == weights.meta["categories"] and len(loaded.class_names) == 1000
     image = decode_image(next(iter(sample_images().values())))
     torch.testing.assert_close(loaded.preprocess(image)[0], weights.transforms()(image), atol=1e-6, rtol=0)
-    assert str(weights) in loaded.description
+    assert f"{weights.name}" in loaded.description and "torchvision" in loaded.description
 
 
 def test_legacy_densenet_keys_load(cache):
@@ -72,34 +67,98 @@ def test_legacy_densenet_keys_load(cache):
         torch.testing.assert_close(loaded.model(x), reference(x), atol=1e-5, rtol=1e-5)
 
 
-def test_download_reports_progress_and_checks_the_hash(tmp_path):
-    payload = os.urandom(3 * (1 << 20) + 123)
-    src = tmp_path / "src.bin"
-    src.write_bytes(payload)
+def file_entry(url, checksum=None, model="resnet20_cifar", **extra):
+    """An entry whose file is served from this machine (a file:// URL): the real
+    download code runs, no network is needed."""
+    from classifier.weights.entries import WeightEntry
+
+    return WeightEntry(
+        model=model, source="test", source_model=model, tag="local", dataset="CIFAR-10", num_classes=10,
+        preprocess=Preprocess.for_input((3, 32, 32)), url=url, checksum=checksum, **extra,
+    )
+
+
+def test_download_reports_progress_and_checks_the_hash(tmp_path, monkeypatch):
     import hashlib
 
-    good = tmp_path / f"net-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+    from classifier.weights import download
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    payload = os.urandom(3 * (1 << 20) + 123)
+    src = tmp_path / f"net-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+    src.write_bytes(payload)
     seen = []
-    _download(src.as_uri(), good, lambda label, done, total: seen.append((label, done)))
-    assert good.read_bytes() == payload
-    assert {label for label, _ in seen} == {good.name}
+    path = download(file_entry(src.as_uri(), "sha256:" + hashlib.sha256(payload).hexdigest()[:8]),
+                    lambda label, done, total: seen.append((label, done)))
+    assert path == tmp_path / "torch" / "hub" / "checkpoints" / src.name and path.read_bytes() == payload
+    assert {label for label, _ in seen} == {src.name}
     done = [d for _, d in seen]
     assert done[-1] == len(payload) and done == sorted(done) and len(done) >= 4
-    bad = tmp_path / "net-00000000.pth"
-    with pytest.raises(OSError, match="SHA-256"):
-        _download(src.as_uri(), bad, None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src.bin", good.name]), "no partial file is left"
+    path.unlink()
+    with pytest.raises(WeightsError, match=r"SHA256 does not match.*put the file net-.*\.pth in .*checkpoints"):
+        download(file_entry(src.as_uri(), "sha256:00000000"))
+    assert list(path.parent.iterdir()) == [], "no partial or bad file is left in the cache"
 
 
-def test_missing_weights_offline_is_a_message(cache, monkeypatch):
+def test_pytorchcv_zip_is_unpacked_and_checked(tmp_path, monkeypatch):
+    """pytorchcv publishes <name>.pth.zip with the SHA-1 of the .pth inside."""
+    import hashlib
+    import zipfile
+
+    from classifier.weights import download
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    model = create_model("resnet20_cifar")
+    raw = io.BytesIO()
+    torch.save(model.state_dict(), raw)
+    archive = tmp_path / "resnet20_cifar10-0597-9b0024ac.pth.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("resnet20_cifar10-0597-9b0024ac.pth", raw.getvalue())
+    good = file_entry(archive.as_uri(), "sha1:" + hashlib.sha1(raw.getvalue()).hexdigest())
+    path = download(good)
+    assert path.name == "resnet20_cifar10-0597-9b0024ac.pth" and path.read_bytes() == raw.getvalue()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name], "the zip is removed after unpacking"
+    path.unlink()
+    archive.write_bytes(archive.read_bytes()[:500])  # a truncated download
+    with pytest.raises(WeightsError, match="not a readable zip file"):
+        download(good)
+    assert list(path.parent.iterdir()) == []
+
+
+def test_corrupt_cached_file_is_refused_and_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    entry = file_entry("https://example.invalid/weights/net-1234abcd.pth")
+    from classifier.weights.files import url_path
+    from classifier.weights.loading import load_entry
+
+    cached = url_path(entry)
+    cached.parent.mkdir(parents=True)
+    buf = io.BytesIO()
+    torch.save(create_model("resnet20_cifar").state_dict(), buf)
+    cached.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])  # truncated
+    with pytest.raises(WeightsError, match=r"not a readable PyTorch checkpoint \(PytorchStreamReader failed reading zip archive: failed finding central directory\); it was removed from .*checkpoints"):
+        load_entry(entry)
+    assert not cached.exists()
+
+
+def test_missing_weights_offline_name_the_file_and_folder(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("urllib.request.urlopen", offline)
-    with pytest.raises(WeightsError, match="could not be downloaded.*network is unreachable"):
+    with pytest.raises(WeightsError, match=r"network is unreachable.*put the file resnet34-\w+\.pth in .*checkpoints"):
         load_weights("resnet34", "imagenet")
-    with pytest.raises(WeightsError, match="no torchvision counterpart"):
+    hub = next((e for e in __import__("classifier.weights", fromlist=["all_entries"]).all_entries() if e.hf_repo), None)
+    if hub is not None:  # an entry kept on the Hugging Face hub
+        with pytest.raises(WeightsError, match=r"offline.*put the file .* in .*hf.*models--"):
+            load_weights(hub.model, hub.id)
+    with pytest.raises(WeightsError, match="no ImageNet weights"):
         load_weights("resnet20_cifar", "imagenet")
+    with pytest.raises(WeightsError, match="unknown weights"):
+        load_weights("resnet34", "timm/resnet34.nonexistent")
 
 
 def run_checkpoint(path, model_name="resnet20_cifar", classes=("cat", "dog", "frog")):
@@ -198,7 +257,7 @@ def test_pickle_that_runs_code_is_refused(tmp_path, wrap):
     "data, message",
     [
         (b"", "is empty"),
-        (b"not a checkpoint at all" * 3, "not a"),
+        (b"a text file someone named model.pt\n" * 3, r"^The uploaded checkpoint is not a PyTorch checkpoint\.$"),
         ("tensor", "holds a Tensor, not a state dict"),
         ("no state", "has no state dict"),
     ],
@@ -212,8 +271,9 @@ def test_other_bad_checkpoints(data, message):
         buf = io.BytesIO()
         torch.save({"epoch": 3}, buf)
         data = buf.getvalue()
-    with pytest.raises(WeightsError, match=message):
+    with pytest.raises(WeightsError, match=message) as err:
         load_weights("resnet20_cifar", data)
+    assert "weights_only" not in str(err.value), "torch's advice to load unsafely is never relayed"
 
 
 def test_random_weights_are_repeatable_and_say_so():

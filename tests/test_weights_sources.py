@@ -17,7 +17,7 @@ import torch
 
 from classifier.outputs import main_logits
 from classifier.weights import all_entries, get_entry, load_weights
-from tests.weights_oracle import caches_under, input_for, prefill, randomise_statistics, source_model
+from weights_oracle import caches_under, input_for, prefill, randomise_statistics, source_model
 
 SOURCE_ENTRIES = [e.id for e in all_entries() if e.source in ("timm", "pytorchcv")]
 TOLERANCE = 1e-4

@@ -62,9 +62,10 @@ def read_state(data: bytes | Path, what: str) -> Any:
         # torch's own text here advises weights_only=False, which would run the file's code
         raise WeightsError(f"{what} is not a PyTorch checkpoint.") from None
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, IndexError, KeyError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in reason or "pickle" in reason.lower():
+        head = data.open("rb").read(2) if isinstance(data, Path) else data[:2]
+        if head != b"PK":  # torch.save writes a zip archive; anything else is another kind of file
             raise WeightsError(f"{what} is not a PyTorch checkpoint.") from None
+        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{what} is not a readable PyTorch checkpoint ({reason}).") from None
 
 
