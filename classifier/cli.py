@@ -18,6 +18,8 @@ import sys
 COMMAND_MODULES = {
     "classifier.train.cli": ("train", "export"),
     "classifier.explain.cli": ("predict", "explain"),
+    "classifier.weights.cli": ("weights",),
+    "classifier.evaluate.cli": ("evaluate",),
 }
 LIGHT_COMMANDS = ("list", "summary")
 

@@ -15,17 +15,19 @@ import numpy as np
 CLI_METHODS = ("deconv", "guided", "gradcam", "ig", "occlusion")
 
 
-def _load(args: argparse.Namespace):
+def load_from_args(args: argparse.Namespace):
+    """The model and weights that --model and --weights name, downloads with a bar."""
+    from classifier.data.download import tqdm_progress
     from classifier.weights import load_weights
 
-    return load_weights(args.model, args.weights)
+    return load_weights(args.model, args.weights, progress=tqdm_progress())
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from classifier.explain.predict import predict
     from classifier.images import decode_image
 
-    loaded = _load(args)
+    loaded = load_from_args(args)
     if not loaded.pretrained:
         print("note: random weights (untrained); these predictions mean nothing")
     for path in args.images:
@@ -51,7 +53,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise UserError(f"--out must name a .png file, not {args.out}")
-    loaded = _load(args)
+    loaded = load_from_args(args)
     cropped = loaded.preprocess.crop(decode_image(args.image))
     x, image = loaded.preprocess.tensor(cropped), figures.rgb(np.asarray(cropped))
     layers = explainable_layers(loaded.name, loaded.input_size, loaded.model)
@@ -79,7 +81,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -89,23 +91,25 @@ def _positive(text: str) -> int:
     return value
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_model_and_weights(p: argparse.ArgumentParser) -> None:
+    """--model and --weights, as predict, explain and evaluate take them."""
     p.add_argument("--model", required=True, help="registered model name (see `list`)")
     p.add_argument(
         "--weights",
         default="imagenet",
-        help="imagenet (torchvision's, downloaded once), random, or a checkpoint file (default: imagenet)",
+        help="an entry id from `weights MODEL` (downloaded once), imagenet (the model's best ImageNet entry), "
+        "random, or a checkpoint file (default: imagenet)",
     )
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("predict", help="top-5 classes of images")
-    _common(p)
+    add_model_and_weights(p)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, WebP, BMP, GIF or TIFF files")
     p.set_defaults(run=_cmd_predict)
 
     p = subparsers.add_parser("explain", help="write one explanation of an image as a PNG")
-    _common(p)
+    add_model_and_weights(p)
     p.add_argument(
         "--method",
         required=True,
@@ -115,9 +119,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--layer", help="layer name as in `summary MODEL` (needed by gradcam; used by deconv)")
     p.add_argument("--target", type=int, help="class index to explain (default: the top prediction)")
-    p.add_argument("--top", type=_positive, default=9, help="deconv with --layer: channels to project (default 9)")
-    p.add_argument("--window", type=_positive, default=32, help="occlusion: occluder side in pixels (default 32)")
-    p.add_argument("--stride", type=_positive, default=16, help="occlusion: occluder step in pixels (default 16)")
+    p.add_argument("--top", type=positive, default=9, help="deconv with --layer: channels to project (default 9)")
+    p.add_argument("--window", type=positive, default=32, help="occlusion: occluder side in pixels (default 32)")
+    p.add_argument("--stride", type=positive, default=16, help="occlusion: occluder step in pixels (default 16)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("image", metavar="IMAGE")
     p.set_defaults(run=_cmd_explain)
