@@ -14,6 +14,9 @@ from torch import nn
 
 from classifier.layers import ConvBNAct, DepthwiseSeparableConv
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import Preprocess
 
 MOBILENET_V1 = Family(
     name="MobileNet v1",
@@ -84,7 +87,9 @@ def _stages(stem: int, width_mult: float = 1.0) -> list[tuple[str, int, int]]:
     stages=_stages(2),
     block="features.2",
     notes="The resolution multiplier ρ (builder argument resolution_mult) means feeding "
-    "round(224·ρ)-pixel images (192, 160, 128 in the paper); the layers stay the same.",
+    "round(224·ρ)-pixel images (192, 160, 128 in the paper); the layers stay the same. "
+    "timm's mobilenetv1_100 weights are not offered: that net uses ReLU6 where the paper "
+    "(Section 3.2, Figure 3) puts a plain ReLU after every BatchNorm.",
 )
 @register_model(
     "mobilenet_v1_cifar",
@@ -102,3 +107,19 @@ def mobilenet_v1(
     num_classes: int, width_mult: float = 1.0, resolution_mult: float = 1.0, stem_stride: int = 2
 ) -> MobileNetV1:
     return MobileNetV1(num_classes, width_mult, resolution_mult, stem_stride)
+
+
+register_weights(
+    WeightEntry(
+        model="mobilenet_v1", source="pytorchcv", source_model="mobilenet_w1", tag="in1k",
+        dataset="ImageNet-1k", num_classes=1000,
+        preprocess=Preprocess.imagenet(224, 0.875, "bilinear"),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.155/mobilenet_w1-0895-7e1d739f.pth.zip",
+        checksum="sha1:7e1d739f0fd4b95c16eef077c5dc0a5bb1da8ad5",
+        top1=73.39, top5=91.05, metric_source="pytorchcv README (top-1 error 26.61, top-5 error 8.95)",
+        license="MIT",
+        convert=(by_order("mobilenet_v1"),),
+        notes="pytorchcv's MobileNet x1.0 is the paper's Table 1 network with BN and ReLU after every "
+        "conv, parameter for parameter ours, so it maps by order.",
+    ),
+)
