@@ -21,6 +21,9 @@ from torch import nn
 from classifier.layers import BasicConv2d, Concat
 from classifier.models.googlenet import imagenet_stem, small_stem
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import StateDict, WeightEntry, register_weights
+from classifier.weights.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 BN_INCEPTION = Family(
     name="BN-Inception",
@@ -70,8 +73,14 @@ class BNInceptionModule(Concat):
             Conv(dbl_red, dbl, kernel_size=3, padding=1),
             Conv(dbl, dbl, kernel_size=3, stride=stride, padding=1),
         )
-        # Padding 1 keeps the stride-2 pool aligned with the stride-2 convs at any input size.
-        pooling = nn.MaxPool2d(3, stride, padding=1) if pool == "max" else nn.AvgPool2d(3, stride, padding=1)
+        if stride == 1:
+            pooling = nn.MaxPool2d(3, 1, padding=1) if pool == "max" else nn.AvgPool2d(3, 1, padding=1)
+        else:
+            # The reference model's reduction pool: 3×3/2 with no padding in Caffe's ceil
+            # mode, whose last window hangs one pixel off the bottom-right edge; padding
+            # that edge with -inf gives the same values at even grid sizes (28 → 14 → 7)
+            # and keeps the pool aligned with the stride-2 convs at odd ones.
+            pooling = nn.Sequential(nn.ConstantPad2d((0, 1, 0, 1), float("-inf")), nn.MaxPool2d(3, 2, ceil_mode=True))
         if pool_proj:
             pooling = nn.Sequential(pooling, Conv(in_ch, pool_proj, kernel_size=1))
         branches["branch_pool"] = pooling
@@ -131,6 +140,10 @@ class BNInception(nn.Module):
         ("inception5b", 1024, 32),
     ],
     block="inception3a",
+    notes=(
+        "The two reduction modules' max pools follow the reference model (3×3/2, no padding, ceil mode), "
+        "so its trained weights load; its conv biases are folded into the BatchNorm means."
+    ),
 )
 def inception_v2(num_classes: int) -> BNInception:
     """GoogLeNet's stem without its local response normalisation, then Figure 5's modules."""
@@ -150,3 +163,41 @@ def inception_v2(num_classes: int) -> BNInception:
 )
 def inception_v2_cifar(num_classes: int) -> BNInception:
     return BNInception(small_stem(Conv), num_classes)
+
+
+def fold_conv_biases(state: StateDict) -> StateDict:
+    """A conv bias followed by BatchNorm only shifts the normalised mean: fold each
+    ``….conv.bias`` into its ``….bn.running_mean`` (mean − bias) and drop it, which gives
+    exactly the same outputs from a network without conv biases."""
+    out = dict(state)
+    for key in [k for k in state if k.endswith(".conv.bias")]:
+        mean = key[: -len("conv.bias")] + "bn.running_mean"
+        if mean in out:
+            out[mean] = out[mean] - out.pop(key)
+    return out
+
+
+fold_conv_biases.__name__ = "fold_conv_biases"
+
+register_weights(
+    WeightEntry(
+        model="inception_v2",
+        source="pytorchcv",
+        source_model="bninception",
+        tag="in1k",
+        dataset="ImageNet-1k",
+        num_classes=1000,
+        preprocess=Preprocess.imagenet(224, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.405/bninception-0774-d79ba5f5.pth.zip",
+        checksum="sha1:d79ba5f573ba2da5fea5e4c9a7f67ddd526e234b",
+        top1=74.63,
+        top5=92.26,
+        metric_source="pytorchcv README (via research notes); top-5 from model_metainfos.csv",
+        license="MIT",
+        convert=(fold_conv_biases, by_order("inception_v2")),
+        notes=(
+            "Trained by pytorchcv (Gluon, converted); its convs carry biases ahead of BatchNorm, folded "
+            "into the BN running means, then mapped by order (same layout otherwise)."
+        ),
+    ),
+)
