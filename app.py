@@ -15,6 +15,7 @@ PAGES = [
     st.Page("app_pages/architectures.py", title="Architectures", icon=":material/account_tree:", default=True),
     st.Page("app_pages/inspect.py", title="Inspect", icon=":material/biotech:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/concepts.py", title="Concepts", icon=":material/lightbulb:"),
 ]

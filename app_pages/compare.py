@@ -54,19 +54,6 @@ def _loaded(name: str, source_key: str, _source):
     return load_weights(name, _source)
 
 
-@st.cache_data(show_spinner=False, ttl=15)
-def _run_checkpoints(root: str, model: str) -> dict[str, str]:
-    """Every saved checkpoint of the runs of ``model``: label → path."""
-    out = {}
-    for run in list_runs(root):
-        try:
-            if run.read_config().model != model:
-                continue
-            for saved in saved_epochs(run):
-                out[f"{run.run_id} · {saved.label}"] = str(saved.path)
-        except (OSError, ValueError, WeightsError):
-            continue  # a run still being written, or a broken one: not offered
-    return out
 
 
 def memo(key: tuple, compute, busy: str | None = None):
@@ -112,7 +99,7 @@ for i, col in enumerate(columns):
         default = DEFAULT_MODELS[i] if DEFAULT_MODELS[i] in names else names[i]
         name = st.selectbox(f"Model {i + 1}", names, index=names.index(default), key=f"compare_model_{i}",
                             bind="query-params", help=f"also settable in the address: ?compare_model_{i}=NAME")
-        runs = _run_checkpoints(runs_dir, name)
+        runs = page_helpers.run_checkpoints(runs_dir, name)
         labels = {**page_helpers.weight_options(name), **({"run": "Training run"} if runs else {}), "random": "Random"}
         options = list(labels)
         weights = st.selectbox("Weights", options, index=options.index(page_helpers.default_weights(options)),
@@ -123,7 +110,7 @@ for i, col in enumerate(columns):
             label = st.selectbox("Checkpoint", list(runs), index=len(runs) - 1, key=f"compare_ckpt_{i}_{name}")
             path = runs[label]
             if not Path(path).is_file():  # the run was deleted since the list was read
-                _run_checkpoints.clear()
+                page_helpers.run_checkpoints.clear()
                 st.rerun()
             source, source_key = path, f"run:{path}:{Path(path).stat().st_mtime}"
             column_label = f"{name} ({label})"

@@ -7,7 +7,9 @@ import streamlit as st
 from PIL import Image
 
 from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
-from classifier.weights import download, get_entry, is_cached, weight_entries
+from classifier.feature_evolution import saved_epochs
+from classifier.train import list_runs
+from classifier.weights import WeightsError, download, get_entry, is_cached, weight_entries
 
 
 def memo(namespace: str, limit: int, key: tuple, compute, busy: str | None = None):
@@ -97,3 +99,18 @@ def fetch_weights(source, where=st) -> None:
         ))
     finally:
         bar.empty()
+
+
+@st.cache_data(show_spinner=False, ttl=15)
+def run_checkpoints(root: str, model: str) -> dict[str, str]:
+    """Every saved checkpoint of the runs of ``model``: label → path."""
+    out = {}
+    for run in list_runs(root):
+        try:
+            if run.read_config().model != model:
+                continue
+            for saved in saved_epochs(run):
+                out[f"{run.run_id} · {saved.label}"] = str(saved.path)
+        except (OSError, ValueError, WeightsError):
+            continue  # a run still being written, or a broken one: not offered
+    return out

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("evaluate", help="top-1/top-5 of a model's weights on a labelled image set")
     add_model_and_weights(p)
-    p.add_argument("--data", required=True, help="cifar10, cifar100, or a folder: ImageNet synset sub-folders, "
+    p.add_argument("--data", required=True, help="digits, mnist, fashion_mnist, cifar10, cifar100 (test splits), or a folder: ImageNet synset sub-folders, "
                    "a labels.txt/labels.csv of 'file,label' lines, or sub-folders named like the weights' classes")
     p.add_argument("--limit", type=positive, help="evaluate at most N images, drawn at random (fixed seed)")
     p.add_argument("--batch-size", type=positive, default=32, help="images per forward pass (default 32)")

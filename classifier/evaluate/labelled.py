@@ -7,7 +7,8 @@
 - A folder of the user's own classes: sub-folders named like the weights' classes (a run
   fine-tuned on that folder, a CIFAR net on ``airplane/``, ``cat/``…), compared without
   case, spaces, underscores or hyphens.
-- ``cifar10`` / ``cifar100``: the public test sets, downloaded once into the data cache.
+- ``digits`` (bundled, offline), ``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``: the
+  test splits of the training page's sets, public ones downloaded once into the data cache.
 
 Images stay on disk (paths) until evaluation streams them, so a 50,000-image folder costs
 no memory up front.
@@ -27,7 +28,7 @@ from classifier.data.folder import IMAGE_SUFFIXES, _images_in, _subdirs, _visibl
 
 SYNSET = re.compile(r"^n\d{8}$")
 LABEL_FILES = ("labels.txt", "labels.csv")
-PUBLIC_TEST_SETS = ("cifar10", "cifar100")
+PUBLIC_TEST_SETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 @functools.cache
@@ -134,7 +135,7 @@ def from_folder(path: str | Path, class_names: list[str]) -> LabelledImages:
 
 
 def public_test_set(name: str, class_names: list[str], progress=None) -> LabelledImages:
-    """The CIFAR-10 or CIFAR-100 test set (downloaded once), in the weights' class order."""
+    """A known set's test split (a public one downloaded once), in the weights' class order."""
     from classifier.data.catalog import load_data
 
     data = load_data(name, (3, 32, 32), progress=progress)
@@ -144,7 +145,7 @@ def public_test_set(name: str, class_names: list[str], progress=None) -> Labelle
 
 
 def labelled_images(data: str, class_names: list[str], progress=None) -> LabelledImages:
-    """``cifar10``/``cifar100`` or a folder path."""
+    """A known set's name (see ``PUBLIC_TEST_SETS``) or a folder path."""
     if data in PUBLIC_TEST_SETS:
         return public_test_set(data, class_names, progress)
     return from_folder(data, class_names)
