@@ -24,6 +24,9 @@ from torch.nn import functional as F
 
 from classifier.layers import DropPath
 from classifier.registry import Family, register_model
+from classifier.weights.convert import rename
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import Preprocess
 
 VIT = Family(
     name="ViT",
@@ -214,3 +217,42 @@ register_model(
     attention_dropout=0.1,
     drop_path=0.1,
 )(vit)
+
+
+# timm's VisionTransformer names → ours (torchvision's). The stacked qkv projection is laid
+# out (q, k, v) × heads × head_dim in both, so it maps as is.
+TIMM_VIT = rename(
+    (r"^cls_token$", "class_token"),
+    (r"^pos_embed$", "encoder.pos_embedding"),
+    (r"^patch_embed\.proj\.", "conv_proj."),
+    (r"^blocks\.(\d+)\.", r"encoder.layers.encoder_layer_\1."),
+    (r"\.norm1\.", ".ln_1."),
+    (r"\.norm2\.", ".ln_2."),
+    (r"\.attn\.qkv\.weight$", ".self_attention.in_proj_weight"),
+    (r"\.attn\.qkv\.bias$", ".self_attention.in_proj_bias"),
+    (r"\.attn\.proj\.", ".self_attention.out_proj."),
+    (r"\.mlp\.fc1\.", ".mlp.0."),
+    (r"\.mlp\.fc2\.", ".mlp.3."),
+    (r"^norm\.", "encoder.ln."),
+    (r"^head\.", "heads.head."),
+)
+
+register_weights(
+    *(
+        WeightEntry(
+            model=model, source="timm", source_model=arch, tag="fb_in1k",
+            dataset="ImageNet-1k", num_classes=1000,
+            preprocess=Preprocess.imagenet(224, 0.9, "bicubic"),
+            hf_repo=f"timm/{arch}.fb_in1k",
+            top1=top1, metric_source="timm results-imagenet.csv (via research notes)",
+            license="Apache-2.0",
+            convert=(TIMM_VIT,),
+            notes=f"DeiT-{size} without distillation (Touvron et al. 2020): ViT-{size}/16 trained on "
+            "ImageNet-1k alone with DeiT's recipe; the same layers, timm's names renamed to ours.",
+        )
+        for model, arch, size, top1 in (
+            ("vit_ti_16", "deit_tiny_patch16_224", "Ti", 72.19),
+            ("vit_s_16", "deit_small_patch16_224", "S", 79.86),
+        )
+    )
+)
