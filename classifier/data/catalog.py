@@ -124,12 +124,16 @@ class TransformedImages(Dataset):
         return self.transform(self.images.images[i]), int(self.images.labels[i])
 
 
-def make_datasets(data: LoadedData, input_size: tuple[int, int, int], augment: str) -> tuple[Dataset, Dataset]:
-    """The training set (augmented) and the test set (not), at the model's input size."""
+def make_datasets(
+    data: LoadedData, input_size: tuple[int, int, int], augment: str, mean=None, std=None
+) -> tuple[Dataset, Dataset]:
+    """The training set (augmented) and the test set (not), at the model's input size,
+    normalised with the dataset's statistics unless ``mean``/``std`` are given (those of
+    pretrained weights a run starts from)."""
     channels, size = input_size[0], tuple(input_size[1:])
     source = tuple(data.train.images.shape[-2:])
     common = dict(kind=data.info.kind, channels=channels, size=size, source_size=source,
-                  mean=data.info.mean, std=data.info.std)
+                  mean=mean or data.info.mean, std=std or data.info.std)
     return (
         TransformedImages(data.train, build_transform(preset=augment, **common)),
         TransformedImages(data.test, build_transform(preset="none", **common)),

@@ -45,6 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("--keep-epochs", action=argparse.BooleanOptionalAction,
                    help="keep a checkpoint of every epoch (for the Compare page's feature evolution)")
     p.add_argument("--workers", type=int, help="data-loading processes (default 0)")
+    p.add_argument("--init-weights", metavar="WEIGHTS", help="start from a weights entry id (see `weights MODEL`) "
+                   "or a checkpoint; a head of another class count starts fresh")
+    p.add_argument("--freeze-epochs", type=int, help="with --init-weights: epochs that train the head alone")
     p.add_argument("--out", default=None, help="runs folder (default ./runs or $CLASSIFIER_RUNS_DIR)")
     p.add_argument("--run-id", help="name of the run folder (default: time, model, dataset)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")

@@ -26,7 +26,8 @@ class TrainConfig:
     processes; ``lr`` and ``weight_decay`` left as None take the optimizer's defaults
     above; ``step_epochs`` 0 decays the step schedule after each third of the run;
     ``data_path`` is the folder of the ``folder`` dataset; ``workers`` is the number
-    of data-loading processes (0 loads in the training process)."""
+    of data-loading processes (0 loads in the training process); ``init_weights`` and
+    ``freeze_epochs`` fine-tune from trained weights (:mod:`classifier.train.finetune`)."""
 
     model: str
     dataset: str = "digits"
@@ -51,6 +52,8 @@ class TrainConfig:
     channels_last: bool = False
     keep_epochs: bool = False  # also save epochs/epoch-NNN.pt after every epoch (feature evolution)
     workers: int = 0
+    init_weights: str | None = None  # a weights entry id or checkpoint to start from (fine-tuning)
+    freeze_epochs: int = 0  # with init_weights: epochs that train the classifier head alone
 
     def __post_init__(self) -> None:
         """Fill the optimizer-dependent defaults and refuse values that cannot work."""
@@ -82,6 +85,10 @@ class TrainConfig:
             raise ValueError(f"warm-up ({self.warmup_epochs} epochs) must be shorter than the run ({self.epochs})")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
+        if not 0 <= self.freeze_epochs <= self.epochs:
+            raise ValueError(f"freeze epochs must be between 0 and the run's {self.epochs} epochs, not {self.freeze_epochs}")
+        if self.freeze_epochs and not self.init_weights:
+            raise ValueError("freezing the trunk needs starting weights (--init-weights)")
         if self.workers < 0 or self.grad_clip < 0 or self.weight_decay < 0:
             raise ValueError("workers, grad_clip and weight_decay cannot be negative")
 

@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Sampler
 from classifier.outputs import main_logits, split_outputs
 from classifier.data import download, load_data, make_datasets, normalisation, tqdm_progress
 from classifier.registry import create_model, get_card
+from classifier.train.finetune import freeze_trunk, head_modules, starting_point, transfer
 from classifier.train.checkpoint import load_checkpoint, save_checkpoint
 from classifier.train.config import TrainConfig
 from classifier.train.optim import build_optimizer, build_scheduler, restore_scheduler
@@ -198,14 +199,19 @@ class Trainer:
             raise ValueError(f"the batch size {cfg.batch_size} does not split evenly over {dist.world} processes")
         self.batch = cfg.batch_size // dist.world
         card = get_card(cfg.model)
-        self.input_size = card.input_size
+        # a run that starts from trained weights sees images as those weights were trained on
+        self.start = starting_point(cfg.model, cfg.init_weights) if cfg.init_weights else None
+        self.input_size = self.start.input_size if self.start else card.input_size
 
         if dist.main:  # one process fetches a missing public dataset while the others wait
             download(cfg.dataset, progress=tqdm_progress())
         dist.barrier()
-        self.data = load_data(cfg.dataset, card.input_size, path=cfg.data_path)
-        train_set, test_set = make_datasets(self.data, card.input_size, cfg.augment)
-        self.mean, self.std = normalisation(self.data.info, card.input_size[0])
+        self.data = load_data(cfg.dataset, self.input_size, path=cfg.data_path)
+        if self.start:
+            self.mean, self.std = self.start.preprocess.mean, self.start.preprocess.std
+        else:
+            self.mean, self.std = normalisation(self.data.info, self.input_size[0])
+        train_set, test_set = make_datasets(self.data, self.input_size, cfg.augment, self.mean, self.std)
         self.sampler = EpochSampler(len(train_set), cfg.seed, dist)
         self.steps_per_epoch = self.sampler.per_process // self.batch
         if self.steps_per_epoch == 0:
@@ -219,7 +225,9 @@ class Trainer:
         self.log_every = max(1, self.steps_per_epoch // LOGS_PER_EPOCH)
 
         torch.manual_seed(cfg.seed)
-        self.model = create_model(cfg.model, num_classes=self.data.num_classes).to(self.device)
+        self.model = create_model(cfg.model, num_classes=self.data.num_classes)
+        self.head = head_modules(self.model, transfer(self.model, self.start.model) if self.start else [])
+        self.model = self.model.to(self.device)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -265,6 +273,7 @@ class Trainer:
             "mean": list(self.mean),
             "std": list(self.std),
             "dataset": self.cfg.dataset,
+            "init_weights": self.start.source if self.start else None,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "step": self.step,
@@ -316,6 +325,8 @@ class Trainer:
         """Train until the end of the epoch (True) or a stop request (False)."""
         cfg, device = self.cfg, self.device
         self.net.train()
+        if cfg.freeze_epochs:
+            freeze_trunk(self.model, self.head, frozen=self.epoch < cfg.freeze_epochs)
         torch.manual_seed(cfg.seed + 1009 * self.epoch + self.dist.rank)  # augmentation draws
         self.sampler.set_epoch(self.epoch, skip=self.batch_in_epoch * self.batch)
         sums = torch.zeros(4, device=device)  # loss sum, correct, images, stop votes

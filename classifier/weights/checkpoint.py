@@ -23,7 +23,7 @@ from classifier.registry import create_model
 from classifier.weights.files import WeightsError
 
 # Facts of a training run's checkpoint worth a mention beside its weights.
-SHOWN_FACTS = ("dataset", "epoch", "best_top1")
+SHOWN_FACTS = ("dataset", "init_weights", "epoch", "best_top1")
 
 
 @dataclass
