@@ -24,6 +24,9 @@ from torch import nn
 
 from classifier.layers import ChannelShuffle, ConvBNAct
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import Preprocess
 
 IGCV1 = Family(
     name="IGCV1",
@@ -64,7 +67,7 @@ IGCV3 = Family(
     authors="Ke Sun, Mingjie Li, Dong Liu, Jingdong Wang",
     ideas=(
         "MobileNet v2's expanding and projecting 1×1 convolutions become 1×1 group "
-        "convolutions (two groups each), with a permutation after each.",
+        "convolutions (two groups each), with a permutation between them.",
         "Grouping is a low-rank structure that halves their cost, which pays for a deeper "
         "network (IGCV3-D) at MobileNet v2's size.",
         "Only the depthwise convolution is followed by a ReLU; both group convolutions stay linear.",
@@ -139,9 +142,11 @@ class IGCResidualBlock(nn.Module):
 
 class IGCV3Block(nn.Module):
     """IGCV3's inverted bottleneck: 1×1 group conv expanding ``expansion`` times (linear),
-    shuffle, depthwise 3×3 with ReLU6, 1×1 group conv projecting back (linear), shuffle
-    back; a shortcut when ``residual``. As in the authors' MXNet code, the first block of a
-    stage never has a shortcut, even when its stride is 1."""
+    shuffle, depthwise 3×3 with ReLU6, 1×1 group conv projecting back (linear); a shortcut
+    when ``residual``. As in the authors' MXNet code (symbols/igcv3.py), the first block of
+    a stage never has a shortcut, even when its stride is 1, and there is no shuffle after
+    the projecting group conv: the paper's second permutation is commented out there, so
+    the released IGCV3-D and its ImageNet figures come without it."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, expansion: int, residual: bool, groups: int = 2):
         super().__init__()
@@ -150,11 +155,10 @@ class IGCV3Block(nn.Module):
         self.shuffle1 = ChannelShuffle(groups)
         self.depthwise = ConvBNAct(mid, mid, 3, stride, groups=mid, act=nn.ReLU6)
         self.project = ConvBNAct(mid, out_ch, 1, groups=groups, act=None)
-        self.shuffle2 = ChannelShuffle(out_ch // groups)
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.shuffle2(self.project(self.depthwise(self.shuffle1(self.expand(x)))))
+        out = self.project(self.depthwise(self.shuffle1(self.expand(x))))
         return out + x if self.residual else out
 
 
@@ -307,6 +311,9 @@ IGCV3_D = ((1, 16, 1, 1), (6, 24, 4, 2), (6, 32, 6, 2), (6, 64, 8, 2), (6, 96, 6
     stages=[("features.1", 16, 2), ("features.5", 24, 4), ("features.11", 32, 8), ("features.25", 96, 16),
             ("features.33", 1280, 32)],
     block="features.3",
+    notes="No channel shuffle follows a block's projecting group conv: the paper writes a second "
+    "permutation there, but the authors' released MXNet code (symbols/igcv3.py) has it commented out, "
+    "and their released network and pytorchcv's igcv3_w1 weights are that one.",
     first_stride=2, second_stride=2,
 )
 @register_model(
@@ -345,3 +352,19 @@ def igcv3(num_classes: int, first_stride: int, second_stride: int) -> nn.Module:
             classifier=nn.Linear(1280, num_classes),
         )
     )
+
+
+register_weights(
+    WeightEntry(
+        model="igcv3_d", source="pytorchcv", source_model="igcv3_w1", tag="in1k",
+        dataset="ImageNet-1k", num_classes=1000,
+        preprocess=Preprocess.imagenet(224, 0.875, "bilinear"),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.243/igcv3_w1-0920-12385791.pth.zip",
+        checksum="sha1:12385791681f09adb3a08926c95471f332f538b6",
+        top1=72.09, top5=90.80, metric_source="pytorchcv README (top-1 error 27.91, top-5 error 9.20)",
+        license="MIT",
+        convert=(by_order("igcv3_d"),),
+        notes="pytorchcv's IGCV3 x1.0 is IGCV3-D as the authors' MXNet code builds it (no shuffle after "
+        "the projecting group conv), parameter for parameter ours, so it maps by order.",
+    ),
+)
