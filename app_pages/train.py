@@ -9,11 +9,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages import page_helpers
+
 from classifier import get_card, list_models
+from classifier.data.download import DownloadError
 from classifier.data import AUGMENTATIONS, DATASETS, data_dir, download, extract_upload, is_downloaded
 from classifier.train import (
     ACTIVE, AMP_MODES, FORMATS, OPTIMIZERS, SCHEDULES, TrainConfig, available_devices, export_run, launch,
-    list_runs,
+    list_runs, runs_root,
 )
 from classifier.train import report
 
@@ -34,14 +37,31 @@ def download_with_bar(name: str) -> None:
         fraction = done / total if total else 0.0
         bar.progress(min(fraction, 1.0), text=f"Downloading {label}: {done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f}" if total else ""))
 
-    download(name, progress=show)
-    bar.empty()
+    try:
+        download(name, progress=show)
+    finally:
+        bar.empty()
 
 
-with st.expander("New run", expanded=not list_runs()), st.form("train_form"):
+# every 32×32 variant, then the nets with trained weights to fine-tune on your own images
+trainable = list_models(small_input=True)
+trainable += [n for n in list_models() if n not in trainable and page_helpers.weight_options(n)]
+
+new_run = st.expander("New run", expanded=not list_runs())
+m1, m2 = new_run.columns(2)
+model = m1.selectbox("Model", trainable, key="train_model", format_func=lambda n: f"{n} — {get_card(n).variant}",
+                     help="the 32×32 variants train from scratch in minutes; the others are there to fine-tune "
+                          "their trained weights on your own images")
+starts = {"": "Random initialisation",
+          **page_helpers.weight_options(model),
+          **{path: f"Training run {label}" for label, path in page_helpers.run_checkpoints(str(runs_root()), model).items()}}
+init = m2.selectbox("Start from", list(starts), format_func=starts.get, key=f"train_init_{model}",
+                    help="trained weights to fine-tune: a head of another class count starts fresh, and images "
+                         "are resized and normalised as those weights expect")
+with new_run, st.form("train_form"):
     c1, c2, c3 = st.columns(3)
-    model = c1.selectbox("Model", list_models(small_input=True), key="train_model",
-                         format_func=lambda n: f"{n} — {get_card(n).variant}")
+    freeze = c1.number_input("Epochs with the trunk frozen", 0, 500, 0, key="train_freeze", disabled=not init,
+                             help="train only the classifier head for the first epochs")
     dataset = c2.selectbox("Dataset", list(DATASETS), key="train_dataset", format_func=lambda d: DATASETS[d].title)
     augment = c3.selectbox("Augmentation", AUGMENTATIONS, index=AUGMENTATIONS.index("standard"), key="train_augment")
     epochs = c1.number_input("Epochs", 1, 500, 5, key="train_epochs")
@@ -71,10 +91,15 @@ if start:
             model=model, dataset=dataset, data_path=data_path, epochs=int(epochs), batch_size=int(batch_size),
             optimizer=optimizer, lr=lr or None, schedule=schedule, warmup_epochs=warmup, augment=augment,
             device=device, amp=amp, channels_last=channels_last, keep_epochs=keep_epochs,
+            init_weights=init or None, freeze_epochs=int(freeze) if init else 0,
         )
         if not is_downloaded(dataset):
             download_with_bar(dataset)
+        page_helpers.fetch_weights(init)
         st.session_state["train_watch"] = launch(config).run_id
+    except DownloadError as exc:
+        st.error(f"{DATASETS[dataset].title} is not in the data cache and {exc.filename} could not be downloaded; "
+                 f"put it in {exc.folder} to train offline, or choose Digits, which is bundled.")
     except (ValueError, OSError) as exc:
         st.error(f"Could not start the run: {exc}")
 

@@ -52,7 +52,9 @@ def wait_for(predicate, timeout=180.0, what="condition"):
 def test_form_offers_every_small_input_model_and_dataset(finished_runs, monkeypatch):
     at = open_page(finished_runs, monkeypatch)
     names = list_models(small_input=True)
-    assert at.selectbox(key="train_model").options == [f"{n} — {get_card(n).variant}" for n in names]
+    options = at.selectbox(key="train_model").options
+    assert options[: len(names)] == [f"{n} — {get_card(n).variant}" for n in names]
+    assert "resnet50 — " + get_card("resnet50").variant in options[len(names):], "nets with weights, to fine-tune"
     assert "lenet5" in names and "resnet20_cifar" in names
     datasets = at.selectbox(key="train_dataset").options
     assert datasets[0].startswith("Digits") and any("CIFAR-10" == d for d in datasets)
@@ -94,6 +96,33 @@ def test_folder_dataset_without_a_path_is_a_message(finished_runs, monkeypatch):
     at.button(key="FormSubmitter:train_form-Start").click().run()
     assert "needs a path" in at.error[0].value
     assert [r.run_id for r in list_runs(finished_runs)] == ["lenet-finished"]
+
+
+def test_a_public_set_offline_is_one_sentence_and_no_bar(finished_runs, monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setenv("CLASSIFIER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    at = open_page(finished_runs, monkeypatch)
+    at.selectbox(key="train_dataset").set_value("mnist")
+    at.button(key="FormSubmitter:train_form-Start").click().run()
+    assert not at.exception and len(at.error) == 1
+    text = at.error[0].value
+    assert "train-images-idx3-ubyte.gz could not be downloaded" in text and str(tmp_path / "data") in text
+    assert "choose Digits, which is bundled" in text and "Traceback" not in text
+    texts = [p.proto.text for p in at.get("progress")]
+    assert texts and not [t for t in texts if "Downloading" in t], "the download bar is removed when it fails"
+    assert [r.run_id for r in list_runs(finished_runs)] == ["lenet-finished"]
+
+
+def test_start_from_offers_the_models_weights_and_runs(finished_runs, monkeypatch):
+    at = open_page(finished_runs, monkeypatch)
+    start = at.selectbox(key="train_init_lenet5")
+    assert start.options[0] == "Random initialisation" and any("Training run lenet-finished" in o for o in start.options)
+    at.selectbox(key="train_model").set_value("resnet50").run()
+    options = at.selectbox(key="train_init_resnet50").options
+    assert any(o.startswith("ImageNet-1k · torchvision resnet50.IMAGENET1K_V2") for o in options)
 
 
 def test_start_then_stop_from_the_page(tmp_path, monkeypatch):

@@ -50,7 +50,12 @@ class Remote:
 
 
 class DownloadError(RuntimeError):
-    """Every mirror failed or the file did not match its checksum."""
+    """Every mirror failed or the file did not match its checksum. ``filename`` and
+    ``folder`` say what a user can put where to go on offline."""
+
+    def __init__(self, message: str, filename: str = "", folder: Path | None = None):
+        super().__init__(message)
+        self.filename, self.folder = filename, folder
 
 
 def md5sum(path: Path) -> str:
@@ -81,7 +86,7 @@ def fetch(remote: Remote, root: Path, progress: Progress | None = None) -> None:
         break
     else:
         partial.unlink(missing_ok=True)
-        raise DownloadError(f"could not download {remote.filename}: " + "; ".join(errors))
+        raise DownloadError(f"could not download {remote.filename}: " + "; ".join(errors), remote.filename, dest)
     _unpack(archive, remote.unpack, dest)
 
 
