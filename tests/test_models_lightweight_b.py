@@ -151,6 +151,17 @@ def test_condensed_network_size_matches_the_paper(name):
     assert count < sum(p.numel() for p in model.parameters()) / 2
 
 
+def test_converted_builder_has_the_layout_convert_to_efficient_gives():
+    """``converted=True`` (what trained ImageNet weights load into) builds the network
+    convert_to_efficient(classifier_keep=0.5) returns: the same tensors, names and shapes."""
+    model = create_model("condensenet_86_cifar")
+    model.condense_step(1.0)
+    efficient = convert_to_efficient(model, classifier_keep=0.5)
+    built = create_meta_model("condensenet_86_cifar", converted=True)
+    shapes = lambda m: {k: tuple(v.shape) for k, v in m.state_dict().items()}  # noqa: E731
+    assert shapes(built) == shapes(efficient)
+
+
 def test_condensation_schedule():
     # C=4: three pruning stages, after 1/6, 2/6 and 3/6 of training.
     assert [condensation_stage(p, 4) for p in (0.0, 0.16, 1 / 6, 0.3, 1 / 3, 0.49, 0.5, 0.9, 1.0)] == [

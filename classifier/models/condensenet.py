@@ -21,6 +21,9 @@ from torch.nn import functional as F
 
 from classifier.layers import ChannelShuffle, NormActConv
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import Preprocess
 
 CONDENSENET = Family(
     name="CondenseNet",
@@ -141,13 +144,19 @@ class CondensedConv(nn.Module):
 
 class DenseLayer(nn.Module):
     """Learned 1×1 group conv to ``bottleneck·k`` channels, 3×3 group conv to ``k``, and
-    the new ``k`` maps appended to the input."""
+    the new ``k`` maps appended to the input. ``converted=True`` builds the 1×1 in its
+    inference form (a :class:`CondensedConv` whose index the weights fill in)."""
 
     def __init__(
-        self, in_ch: int, growth: int, bottleneck: int, groups_1x1: int, groups_3x3: int, condense_factor: int
+        self, in_ch: int, growth: int, bottleneck: int, groups_1x1: int, groups_3x3: int, condense_factor: int,
+        converted: bool = False,
     ):
         super().__init__()
-        self.conv_1 = LearnedGroupConv(in_ch, bottleneck * growth, groups_1x1, condense_factor)
+        if converted:
+            kept = torch.zeros(groups_1x1 * (in_ch // condense_factor), dtype=torch.long)
+            self.conv_1: nn.Module = CondensedConv(kept, bottleneck * growth, groups_1x1)
+        else:
+            self.conv_1 = LearnedGroupConv(in_ch, bottleneck * growth, groups_1x1, condense_factor)
         self.conv_2 = NormActConv(bottleneck * growth, growth, 3, groups=groups_3x3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +174,11 @@ class CondenseNet(nn.Module):
     Training: call :meth:`condense_step` with the fraction of training done (every epoch
     is enough) and add ``λ·lasso_loss()`` to the loss if you like; then
     :func:`convert_to_efficient` gives the inference network.
+
+    ``converted=True`` builds that inference network directly, as the authors'
+    ``convert_model`` leaves it (condensed 1×1 convs and a classifier reading
+    ``classifier_keep`` of the pooled features), with placeholder indices for a trained
+    state dict (its ``index`` buffers) to fill in.
     """
 
     def __init__(
@@ -177,6 +191,8 @@ class CondenseNet(nn.Module):
         groups_1x1: int = 4,
         groups_3x3: int = 4,
         condense_factor: int = 4,
+        converted: bool = False,
+        classifier_keep: float = 0.5,
     ):
         super().__init__()
         if len(layers) != len(growth):
@@ -188,7 +204,7 @@ class CondenseNet(nn.Module):
         for i, (n, k) in enumerate(zip(layers, growth), start=1):
             block = []
             for _ in range(n):
-                block.append(DenseLayer(channels, k, bottleneck, groups_1x1, groups_3x3, condense_factor))
+                block.append(DenseLayer(channels, k, bottleneck, groups_1x1, groups_3x3, condense_factor, converted))
                 channels += k
             features[f"denseblock_{i}"] = nn.Sequential(
                 OrderedDict((f"denselayer_{j}", layer) for j, layer in enumerate(block, start=1))
@@ -200,8 +216,12 @@ class CondenseNet(nn.Module):
         features["pool_last"] = nn.AdaptiveAvgPool2d(1)
         self.features = nn.Sequential(features)
         self.flatten = nn.Flatten(1)
-        self.classifier = nn.Linear(channels, num_classes)
-        nn.init.zeros_(self.classifier.bias)
+        if converted:
+            kept = torch.zeros(int(channels * classifier_keep), dtype=torch.long)
+            self.classifier: nn.Module = CondensedLinear(kept, num_classes)
+        else:
+            self.classifier = nn.Linear(channels, num_classes)
+            nn.init.zeros_(self.classifier.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.flatten(self.features(x)))
@@ -216,7 +236,7 @@ class CondenseNet(nn.Module):
     def lasso_loss(self) -> torch.Tensor:
         """Sum of the group-lasso terms of every learned group convolution."""
         terms = [m.lasso_loss() for m in self.modules() if isinstance(m, LearnedGroupConv)]
-        return torch.stack(terms).sum()
+        return torch.stack(terms).sum() if terms else self.features.init_conv.weight.new_zeros(())
 
 
 class CondensedLinear(nn.Module):
@@ -307,9 +327,28 @@ _CONVERTED = "paper_params counts the network convert_to_efficient(model, classi
     stages=[("features.denseblock_1", 48, 2), ("features.denseblock_2", 144, 4), ("features.denseblock_3", 400, 8),
             ("features.denseblock_4", 1040, 16), ("features.denseblock_5", 2064, 32)],
     block="features.denseblock_2.denselayer_2",
-    notes=_CONVERTED + " Blocks of 4-6-8-10-8 layers, growth 8-16-32-64-128.",
+    notes=_CONVERTED + " Blocks of 4-6-8-10-8 layers, growth 8-16-32-64-128. Trained ImageNet weights "
+    "load into the builder's converted=True form, the inference network the authors' convert_model "
+    "leaves (condensed 1×1 convs, a classifier reading half the pooled features).",
     layers=(4, 6, 8, 10, 8), growth=(8, 16, 32, 64, 128), stem_stride=2,
 )
 def condensenet(num_classes: int, **config) -> CondenseNet:
     """CondenseNet as trained: learned group convolutions with their pruning masks."""
     return CondenseNet(num_classes=num_classes, **config)
+
+
+register_weights(
+    WeightEntry(
+        model="condensenet_g4", source="pytorchcv", source_model="condensenet74_c4_g4", tag="in1k",
+        dataset="ImageNet-1k", num_classes=1000,
+        preprocess=Preprocess.imagenet(224, 0.875, "bilinear"),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.4/condensenet74_c4_g4-0828-5ba55049.pth.zip",
+        checksum="sha1:5ba550494cae7081d12c14b02b2a02365539d377",
+        top1=73.75, top5=91.72, metric_source="pytorchcv README (top-1 error 26.25, top-5 error 8.28)",
+        license="MIT",
+        build={"converted": True},
+        convert=(by_order("condensenet_g4", converted=True),),
+        notes="The authors' converted CondenseNet-74 (C=G=4; pytorchcv's port of ShichenLiu/CondenseNet), "
+        "index buffers included, maps by order onto our converted=True network.",
+    ),
+)
