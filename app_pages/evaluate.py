@@ -41,7 +41,8 @@ def _loaded(name: str, source_key: str, _source):
 names = list_models()
 c1, c2 = st.columns([2, 3])
 name = c1.selectbox("Model", names, index=names.index("resnet18"), key="evaluate_model", bind="query-params",
-                    format_func=lambda n: f"{n} — {get_card(n).variant}")
+                    help="also settable in the address: ?evaluate_model=NAME")
+c1.caption(f"{get_card(name).variant}, {get_card(name).year}")
 runs = page_helpers.run_checkpoints(str(runs_root()), name)
 labels = {**page_helpers.weight_options(name), **{path: f"Training run {label}" for label, path in runs.items()},
           "random": "Random (untrained)"}

@@ -96,10 +96,10 @@ name = model_col.selectbox(
     names,
     index=names.index(default_model),
     key="inspect_model",
-    bind="query-params",
-    format_func=lambda n: f"{n} — {get_card(n).variant}",
+    bind="query-params",  # bare names (no display label), so ?inspect_model=NAME links work both ways
     help="also settable in the address: ?inspect_model=NAME",
 )
+model_col.caption(f"{get_card(name).variant}, {get_card(name).year}")
 sources = page_helpers.weight_options(name)
 if checkpoint_model == name:
     sources["run"] = f"Training run ({Path(checkpoint).parent.name})"

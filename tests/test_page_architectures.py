@@ -97,3 +97,13 @@ def test_zoo_overview_charts_every_model():
     chart = at.get("plotly_chart")[-1].proto.spec
     # Every registered model is a point of the bubble chart (hover names are model names).
     assert all(f'"{name}"' in chart for name in list_models())
+
+
+def test_layer_table_columns_have_one_type_each():
+    """Inception v3's factorised 1×7 kernels give (H, W) fields: the table shows them as
+    text like every other row, so pyarrow never meets a column mixing lists and numbers."""
+    at = choose(open_app(), "inception_v3")
+    table = at.dataframe[0].value
+    for column in ("rf", "stride"):
+        assert {type(v) for v in table[column]} == {str}, column
+    assert "None" not in set(table["rf"]) and any("×" in v for v in table["rf"])

@@ -29,6 +29,9 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{**e.to_dict(), "cached": cached_file(e) is not None} for e in entries], indent=2))
         return 0
+    if args.markdown:
+        print(markdown_table(entries))
+        return 0
     if not entries:
         print(f"{args.name} has no trained weights in the registry; train it with `python -m classifier train`.")
         return 0
@@ -40,10 +43,26 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def markdown_table(entries) -> str:
+    """The entries as the README's table: one row each, provenance and preprocessing."""
+    rows = [
+        "| model | weights id | data | top-1 (reported) | input | mean / std | licence |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        pre = e.preprocess
+        top1 = f"{e.top1:.2f} %" if e.top1 is not None else "–"
+        size = f"{pre.crop_size[0]} px, crop {pre.crop_fraction:.3f}, {pre.interpolation}"
+        stats = f"{'/'.join(f'{m:.3g}' for m in pre.mean)} / {'/'.join(f'{s:.3g}' for s in pre.std)}"
+        rows.append(f"| {e.model} | `{e.id}` | {e.dataset} | {top1} | {size} | {stats} | {e.license.split(';')[0]} |")
+    return "\n".join(rows)
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("weights", help="list trained weights and their provenance; --download one")
     p.add_argument("name", nargs="?", help="a registered model (default: every model)")
     p.add_argument("--json", action="store_true", help="full records: source, URL or hub repo, checksum, "
                    "training data, preprocessing, reported accuracy, licence")
+    p.add_argument("--markdown", action="store_true", help="print the entries as a Markdown table (as in the README)")
     p.add_argument("--download", metavar="ID", help="fetch this entry into its cache now")
     p.set_defaults(run=_cmd_weights)
