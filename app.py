@@ -7,9 +7,14 @@ old file-based navigation (skipping this script) when a server's first visitor o
 page's URL directly.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="Classifier Explorer", page_icon=":material/image_search:", layout="wide")
+# The icon ships as a file: a material icon would load from a web font host, which an
+# offline machine cannot reach (no favicon, and a network error on every page load).
+ICON = Path(__file__).with_name("assets") / "icon.png"
+st.set_page_config(page_title="Classifier Explorer", page_icon=str(ICON), layout="wide")
 
 PAGES = [
     st.Page("app_pages/architectures.py", title="Architectures", icon=":material/account_tree:", default=True),

@@ -1,5 +1,6 @@
 """Address links with bare model names, in a real browser: opening ?inspect_model=NAME or
-?compare_model_1=NAME selects that model, and choosing a model writes its bare name."""
+?compare_model_1=NAME selects that model and keeps the bare name in the address; the
+favicon is served by the app itself (offline machines reach no font host)."""
 
 import re
 
@@ -16,6 +17,9 @@ def test_model_links_work_both_ways(tmp_path):
         page.get_by_text("Top-5 predictions").wait_for(timeout=180_000)
         page.get_by_text("Ti/16, 2020").wait_for(timeout=30_000)
         assert "inspect_model=vit_ti_16" in page.url
+        icon = page.eval_on_selector("link[rel~='icon']", "e => e.href")
+        assert icon.startswith(url), f"the favicon must come from the app itself, not {icon}"
+        assert page.request.get(icon).ok
         page.screenshot(path=str(tmp_path / "inspect-link.png"), full_page=True)
 
         page.goto(f"{url}/compare?compare_model_1=lenet5")
