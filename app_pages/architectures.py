@@ -26,7 +26,10 @@ family_name = left.selectbox(
     key="arch_family",
 )
 names = list_models(family=family_name)
-name = right.selectbox("Variant", names, format_func=lambda n: f"{get_card(n).variant}  ·  {n}", key="arch_model")
+# the full-size (ImageNet) variant first: the network as its paper describes it
+first = next((i for i, n in enumerate(names) if not get_card(n).small_input), 0)
+name = right.selectbox("Variant", names, index=first, format_func=lambda n: f"{get_card(n).variant}  ·  {n}",
+                       key="arch_model")
 card = get_card(name)
 c, h, w = card.input_size
 side = size_col.number_input("Input side (px)", min_value=16, max_value=1024, value=h, step=16, key=f"arch_side_{name}")
@@ -43,7 +46,7 @@ except Exception as exc:  # a too-small input for this net is a user choice, not
     st.error(f"{card.variant} cannot run at {side}×{side}: {exc}. Try a larger input side.")
     st.stop()
 
-st.subheader(f"{card.variant} — {card.family.name}, {card.year}")
+st.subheader(f"{card.family.name}: {card.variant} ({card.year})")
 paper = f"[{card.paper}]({card.link})" if card.link else card.paper
 st.markdown(f"**Paper:** {paper}" + (f" — {card.family.authors}" if card.family.authors else ""))
 st.markdown("\n".join(f"- {idea}" for idea in card.family.ideas))

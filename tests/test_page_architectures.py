@@ -107,3 +107,12 @@ def test_layer_table_columns_have_one_type_each():
     for column in ("rf", "stride"):
         assert {type(v) for v in table[column]} == {str}, column
     assert "None" not in set(table["rf"]) and any("×" in v for v in table["rf"])
+
+
+@pytest.mark.parametrize("family", ["MobileNet v1", "MobileNet v2", "NIN", "SqueezeNet"])
+def test_a_family_opens_on_its_full_size_variant(family):
+    at = open_app()
+    at.selectbox(key="arch_family").set_value(family).run()
+    name = at.selectbox(key="arch_model").value
+    assert not get_card(name).small_input, f"{family} opened on {name}"
+    assert at.subheader[0].value.startswith(f"{family}: ")
