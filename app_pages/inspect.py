@@ -31,7 +31,7 @@ from classifier.explain import (
     predict,
     top_projections,
 )
-from classifier.explain.render import colormap, draw_box, grid, png_bytes
+from classifier.explain.render import colormap, draw_box, grid, magnitude, png_bytes
 from classifier.weights import WeightsError, load_weights, read_checkpoint
 
 MEMO_ENTRIES = 24
@@ -69,6 +69,12 @@ def memo(key: tuple, compute, busy: str | None = None):
 def count_slider(where, label: str, lo: int, hi: int, default: int, key: str) -> int:
     """A slider for a count, or the only possible count when there is no choice to make."""
     return where.slider(label, lo, hi, min(default, hi), key=key) if hi > lo else hi
+
+
+def colour_scale(lo: str, hi: str, method: str) -> None:
+    """The heat map's colour ramp with its end values and a one-line reading."""
+    st.image(figures.scale_bar(), caption=f"{lo} ← → {hi}", width=256)
+    st.caption(figures.READINGS[method])
 
 
 def download(label: str, image: np.ndarray, file_name: str, key: str) -> None:
@@ -327,6 +333,10 @@ with tabs["Attributions"]:
         st.image(
             picture, caption=f"{METHODS[method]} of class {target} ({loaded.class_names[target]})", width=FIGURE_WIDTH
         )
+        if method not in figures.PATTERN_METHODS:
+            colour_scale("0", f"{float(magnitude(attr).max()):.3g}", method)
+        else:
+            st.caption(figures.READINGS[method])
         download(METHODS[method], picture, f"{name}-{method}-class{target}.png", "dl_attr")
 
 # --- occlusion -----------------------------------------------------------------------------
@@ -355,11 +365,7 @@ with tabs["Occlusion"]:
             f"{result.probability.max():.3f}; unoccluded {result.base:.3f}",
             width=FIGURE_WIDTH,
         )
-        st.image(
-            colormap(np.linspace(0, 1, 256)[None].repeat(12, 0)),
-            caption=f"{result.probability.min():.3f} ← probability → {result.probability.max():.3f}",
-            width=256,
-        )
+        colour_scale(f"{result.probability.min():.3f}", f"{result.probability.max():.3f}", "occlusion")
         download("Occlusion map", picture, f"{name}-occlusion-class{target}.png", "dl_occ")
 
 # --- effective receptive field -------------------------------------------------------------
@@ -411,6 +417,7 @@ if "Attention" in tabs:
                 f"patches, one tile per head ({att.weights.shape[1]} heads)",
                 width="stretch",
             )
+            colour_scale("0", "each tile's largest weight", "attention")
             download("Attention heads", heads, f"{name}-attention-block{block + 1}.png", "dl_heads")
             rolled = figures.rollout_figure(att, image, opacity)
             st.image(rolled, caption="Attention rollout through all blocks (Abnar & Zuidema 2020)", width=FIGURE_WIDTH)

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests_paths import ROOT
 
 from classifier import create_model
+from classifier.explain import figures
 from classifier.images import decode_image, sample_images
 from imagenet_cache import torchvision_weights as imagenet_weights
 
@@ -37,7 +38,8 @@ def show_tab(at: AppTest, tab: str) -> AppTest:
 
 
 def captions(at: AppTest) -> list[str]:
-    return [c for image in at.image for c in image.captions]
+    """Image captions and the page's caption lines."""
+    return [c for image in at.image for c in image.captions] + [c.value for c in at.caption]
 
 
 def downloads(at: AppTest) -> list[str]:
@@ -62,7 +64,7 @@ def test_every_tab_renders(name, tabs):
         "Attributions": ("of class", "Saliency (gradient)"),
         "Occlusion": ("as the occluder moves", "Occlusion map"),
         "Effective receptive field": ("gradient square-root scaled", "Effective receptive field"),
-        "Attention": ("one tile per head", "Attention rollout"),
+        "Attention": (figures.READINGS["attention"], "Attention rollout"),
     }
     for tab in tabs:
         show_tab(at, tab)
@@ -75,10 +77,14 @@ def test_every_tab_renders(name, tabs):
 
 def test_attribution_methods_and_layer_choice():
     at = show_tab(open_inspect(inspect_model="resnet20_cifar"), "Attributions")
-    for method in ["guided", "guided_gradcam", "gradcam", "ig"]:
+    for method in ["saliency", "guided", "guided_gradcam", "gradcam", "ig"]:
         at.selectbox(key="attr_method").set_value(method).run()
         assert not at.exception and not at.error
         assert any("of class" in c for c in captions(at))
+        # every map has a reading; strength maps also a colour scale from 0 to their largest value
+        assert figures.READINGS[method] in captions(at)
+        scale = [c for c in captions(at) if c.startswith("0 ← → ")]
+        assert bool(scale) == (method not in figures.PATTERN_METHODS), (method, scale)
     at.slider(key="attr_opacity_ig").set_value(0.2).run()
     assert not at.exception
 

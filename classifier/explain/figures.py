@@ -15,6 +15,22 @@ from classifier.explain.render import colormap, draw_box, grid, magnitude, overl
 
 # Methods whose output is a pattern (sign and colour matter) rather than a strength map.
 PATTERN_METHODS = {"guided", "deconv", "guided_gradcam"}
+# How to read each map, in one line under its colour scale.
+READINGS = {
+    "saliency": "dark: the class score barely reacts to the pixel; pale yellow: it reacts most",
+    "ig": "dark: the pixel carries none of the class score (from a black image); pale yellow: the most",
+    "gradcam": "dark: the region does not raise the class score; pale yellow: it raises it most",
+    "guided": "grey: no effect; colours: the pixel pattern that excites the class, in the image's own colours",
+    "deconv": "grey: no effect; colours: the pixel pattern the unit responds to, in the image's own colours",
+    "guided_gradcam": "grey: no effect; colours: the class's pattern, restricted to the regions Grad-CAM picks",
+    "attention": "dark: the class token ignores the patch; pale yellow: it attends to it most",
+    "occlusion": "dark: covering this region lowers the class probability most",
+}
+
+
+def scale_bar(width: int = 256, height: int = 12) -> np.ndarray:
+    """The heat maps' colour ramp from their lowest (left) to their highest value."""
+    return colormap(np.linspace(0, 1, width)[None].repeat(height, 0))
 
 
 def rgb(image: np.ndarray) -> np.ndarray:
