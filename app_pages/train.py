@@ -16,6 +16,7 @@ from classifier.data.download import DownloadError
 from classifier.data import AUGMENTATIONS, DATASETS, data_dir, download, extract_upload, is_downloaded
 from classifier.train import (
     ACTIVE, AMP_MODES, FORMATS, OPTIMIZERS, SCHEDULES, TrainConfig, available_devices, export_run, launch,
+    current_export,
     list_runs, runs_root,
 )
 from classifier.train import report
@@ -149,8 +150,15 @@ def runs_view() -> None:
     if run.best_checkpoint.is_file():
         cols = st.columns(len(FORMATS) + 1)
         for col, (fmt, suffix) in zip(cols, FORMATS.items()):
-            col.download_button(f"Download {FORMAT_NAMES[fmt]}", data=lambda fmt=fmt: export_run(run, fmt).read_bytes(),
-                                file_name=f"{run.run_id}{suffix}", on_click="ignore", key=f"train_export_{fmt}")
+            # the file's bytes, not a deferred callable: this view reruns every second, and a
+            # deferred download does not survive a rerun
+            ready = current_export(run, fmt)
+            if ready is None and col.button(f"Prepare {FORMAT_NAMES[fmt]}", key=f"train_prepare_{fmt}"):
+                with col.spinner(f"Exporting to {FORMAT_NAMES[fmt]}…"):
+                    ready = export_run(run, fmt)
+            if ready is not None:
+                col.download_button(f"Download {FORMAT_NAMES[fmt]}", data=ready.read_bytes(),
+                                    file_name=f"{run.run_id}{suffix}", on_click="ignore", key=f"train_export_{fmt}")
         if cols[-1].button("Inspect this model", key="train_inspect"):
             st.session_state["inspect_checkpoint"] = str(run.best_checkpoint)
             if INSPECT_PAGE.is_file():

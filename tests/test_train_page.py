@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from classifier import get_card, list_models
@@ -75,8 +76,12 @@ def test_finished_run_shows_table_curves_confusion_and_exports(finished_runs, mo
     confusion = figs["Confusion matrix (rows: true class)"]["data"][0]["z"]
     assert sum(map(sum, confusion)) == 450  # every digit of the test split, once
     assert len(figs["Per-class accuracy"]["data"][0]["y"]) == 10
+    assert not at.get("download_button"), "nothing is exported before the user asks"
+    at.button(key="train_prepare_torchscript").click().run()
+    at.run()  # as the runs view does every second
+    assert not at.exception
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["Download TorchScript", "Download ONNX"]
+    assert labels == ["Download TorchScript"] and [b.label for b in at.button if "Prepare" in b.label] == ["Prepare ONNX"]
 
 
 def test_inspect_hands_over_the_best_checkpoint(finished_runs, monkeypatch):
@@ -173,7 +178,7 @@ def test_browser_starts_a_run_and_sees_the_chart_grow(tmp_path):
         page.get_by_label("Batch size", exact=True).fill("4")
         page.get_by_role("combobox", name="Augmentation").click()
         page.get_by_role("option", name="strong").click()
-        page.get_by_role("button", name="Start").click()
+        page.get_by_role("button", name="Start", exact=True).click()
 
         seen = []
         deadline = time.monotonic() + 180
@@ -184,6 +189,16 @@ def test_browser_starts_a_run_and_sees_the_chart_grow(tmp_path):
             time.sleep(0.2)
         assert len(seen) >= 2 and seen[-1] > seen[0], f"chart point counts seen: {seen}"
         page.get_by_text("lenet5 on Digits (bundled, 8×8 → 32×32) — finished").wait_for(timeout=120_000)
+        page.get_by_role("button", name="Prepare TorchScript").click()
+        button = page.get_by_role("button", name="Download TorchScript")
+        button.wait_for(timeout=120_000)
+        time.sleep(2.5)  # the runs view reruns every second: the download must survive that
+        with page.expect_download(timeout=60_000) as download:
+            button.click()
+        saved = tmp_path / "model.pt"
+        download.value.save_as(saved)
         page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
+    scripted = torch.jit.load(str(saved))
+    assert scripted(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
     (run,) = list_runs(tmp_path)
     assert run.read_status()["state"] == "finished"

@@ -8,7 +8,7 @@ run produces lives in its directory (see :mod:`classifier.train.runs`).
 from classifier.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from classifier.train.config import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig
 from classifier.train.engine import Trainer, available_devices, evaluate, train
-from classifier.train.export import FORMATS, export_checkpoint, export_model, export_run
+from classifier.train.export import FORMATS, current_export, export_checkpoint, export_model, export_run
 from classifier.train.runs import ACTIVE, RunDir, launch, list_runs, open_run, runs_root, validate_run_id
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "export_checkpoint",
     "export_model",
     "export_run",
+    "current_export",
     "launch",
     "list_runs",
     "load_checkpoint",

@@ -77,12 +77,16 @@ def export_random(name: str, fmt: str, out: str | os.PathLike) -> Path:
     return export_model(create_model(name), card.input_size, fmt, out, {"model": name})
 
 
-def export_run(run: RunDir, fmt: str) -> Path:
-    """The run's best checkpoint exported into ``<run>/export/``, reused while current."""
+def current_export(run: RunDir, fmt: str) -> Path | None:
+    """The run's exported file when it is newer than its best checkpoint, else None."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    source = run.best_checkpoint
     out = run.path / "export" / f"{run.run_id}{FORMATS[fmt]}"
-    if out.is_file() and out.stat().st_mtime >= source.stat().st_mtime:
-        return out
-    return export_checkpoint(source, fmt, out)
+    return out if out.is_file() and out.stat().st_mtime >= run.best_checkpoint.stat().st_mtime else None
+
+
+def export_run(run: RunDir, fmt: str) -> Path:
+    """The run's best checkpoint exported into ``<run>/export/``, reused while current."""
+    return current_export(run, fmt) or export_checkpoint(
+        run.best_checkpoint, fmt, run.path / "export" / f"{run.run_id}{FORMATS[fmt]}"
+    )
