@@ -13,6 +13,7 @@ from classifier.analysis.zoo import zoo_overview
 from classifier.lineage import INCEPTION_LINEAGE
 from classifier.models.nas_cells import GENOTYPES, cell_dot
 from classifier.explorer_format import human_count, rf_text
+from classifier.weights import weights_summary
 
 st.title("Architectures")
 
@@ -52,6 +53,7 @@ st.markdown(f"**Paper:** {paper}" + (f" — {card.family.authors}" if card.famil
 st.markdown("\n".join(f"- {idea}" for idea in card.family.ideas))
 if card.notes:
     st.caption(card.notes)
+st.caption(weights_summary(name))
 
 m1, m2, m3, m4, m5 = st.columns(5)
 delta = None

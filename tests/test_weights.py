@@ -291,3 +291,16 @@ def test_preprocess_for_a_grey_small_net():
     x = pre(decode_image(next(iter(sample_images().values()))))
     assert x.shape == (1, *card.input_size)
     assert pre.channels == card.input_size[0]
+
+
+def test_every_card_says_what_weights_it_has():
+    from classifier.weights import weights_summary
+
+    for name in list_models():
+        line = weights_summary(name)
+        entries = weight_entries(name)
+        if entries:
+            assert line.startswith(f"Trained weights: {entries[0].label}"), name
+        else:
+            assert line.startswith("No public trained weights: ") and "Train page" in line, name
+    assert "Dropbox" in weights_summary("msdnet_cifar") and "TF-Hub" in weights_summary("amoebanet_a_cifar")

@@ -23,6 +23,7 @@ _WHERE = {
     "weight_entries": "entries",
     "get_entry": "entries",
     "all_entries": "entries",
+    "weights_summary": "entries",
     "Preprocess": "preprocess",
     "IMAGENET_MEAN": "preprocess",
     "IMAGENET_STD": "preprocess",

@@ -106,6 +106,15 @@ class WeightEntry:
         }
 
 
+# Why a family's nets have no entry, where the reason is more than "no library ships it"
+# (from shared/research/weights-sources.md, checked against torchvision, timm and pytorchcv).
+NO_PUBLIC_WEIGHTS = {
+    "MSDNet": "the authors' trained MSDNets are on a Dropbox, not in a library with versioned files",
+    "AmoebaNet": "trained AmoebaNets exist only as TF-Hub modules, which no PyTorch library ports",
+    "NIN": "the authors' ImageNet Caffe model was never ported to PyTorch",
+}
+SEARCHED = "torchvision, timm and pytorchcv ship no trained weights for it"
+
 _ENTRIES: dict[str, WeightEntry] = {}
 _derived = False
 
@@ -156,3 +165,17 @@ def get_entry(entry_id: str) -> WeightEntry:
         close = difflib.get_close_matches(entry_id, entries, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `python -m classifier weights`"
         raise KeyError(f"unknown weights {entry_id!r}{hint}") from None
+
+
+def weights_summary(model_name: str) -> str:
+    """One line for a model's card: its best entry and how many there are, or why there
+    are none and what to do instead."""
+    from classifier.registry import get_card
+
+    mine = weight_entries(model_name)
+    if mine:
+        more = f" (+{len(mine) - 1} more)" if len(mine) > 1 else ""
+        return f"Trained weights: {mine[0].label}{more}."
+    family = get_card(model_name).family.name
+    why = NO_PUBLIC_WEIGHTS.get(family, SEARCHED)
+    return f"No public trained weights: {why}; train it on the Train page, or fine-tune a relative that has them."
