@@ -16,7 +16,7 @@ from classifier import get_card, list_models
 from classifier.data.catalog import is_downloaded
 from classifier.data.folder import UnsafeArchive, extract_upload
 from classifier.evaluate import evaluate, labelled_images
-from classifier.train import runs_root
+from classifier.train import list_runs, runs_root
 from classifier.weights import WeightsError, load_weights
 
 SETS = {
@@ -38,9 +38,19 @@ def _loaded(name: str, source_key: str, _source):
     return load_weights(name, _source)
 
 
+def _latest_run_model() -> str | None:
+    """The model of the newest run, whose test split is the natural first evaluation."""
+    for run in list_runs():
+        try:
+            return run.read_config().model
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 names = list_models()
 c1, c2 = st.columns([2, 3])
-name = c1.selectbox("Model", names, index=names.index("resnet18"), key="evaluate_model", bind="query-params",
+name = c1.selectbox("Model", names, index=names.index(_latest_run_model() or "resnet18"), key="evaluate_model", bind="query-params",
                     help="also settable in the address: ?evaluate_model=NAME")
 c1.caption(f"{get_card(name).variant}, {get_card(name).year}")
 runs = page_helpers.run_checkpoints(str(runs_root()), name)
@@ -84,7 +94,9 @@ elif not is_downloaded(data_kind):
     d2.caption(f"{SETS[data_kind]} downloads once into the data cache when evaluated.")
 
 if not data:
-    st.info("Choose the labelled images to evaluate on.")
+    st.info("Give a folder of labelled images: ImageNet synset sub-folders (n01440764/…), a labels.txt of "
+            "'file,label' lines, or sub-folders named like the weights' classes. A run trained on the digits "
+            "evaluates on the bundled digits with no download.")
     st.stop()
 
 if st.button("Evaluate", type="primary", key="evaluate_run"):

@@ -147,7 +147,7 @@ except WeightsError as exc:
 model = loaded.model
 
 if loaded.pretrained:
-    st.caption(f"{loaded.description} Input: {loaded.preprocess.describe()}.")
+    st.caption(loaded.description)
 else:
     st.warning("**Untrained weights.** " + loaded.description)
 

@@ -35,3 +35,14 @@ def test_library_never_imports_streamlit():
 def test_readme_screenshot_exists():
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / "README.md").read_text()):
         assert (ROOT / image).is_file(), image
+
+
+def test_readme_weights_table_is_the_registry():
+    """The README's table is `python -m classifier weights --markdown`, kept current."""
+    from classifier.weights import all_entries
+    from classifier.weights.cli import markdown_table
+
+    text = (ROOT / "README.md").read_text()
+    table = re.search(r"<!-- weights-table -->\n(.*?)\n<!-- /weights-table -->", text, re.S)
+    assert table, "the README has no weights table between its markers"
+    assert table.group(1) == markdown_table(all_entries()), "regenerate it with `python -m classifier weights --markdown`"
