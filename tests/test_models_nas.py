@@ -146,3 +146,10 @@ def test_cell_dot_draws_every_operation_and_the_concatenation(name, kind):
         assert ("/2" in label) == (kind == "reduce" and src < 2)
     concat_edges = re.findall(r'"([^"]+)" -> "c_\{k\}"', dot)
     assert concat_edges == [names[j] for j in concat]
+
+
+def test_nasnet_imagenet_counts_equal_the_released_tf_slim_networks():
+    """The first stem cell reads the raw stem output as TF-slim's does, so the counts equal the
+    released networks' exactly (pytorchcv nasnet_4a1056 and nasnet_6a4032, Cadene's nasnetalarge)."""
+    assert meta_param_count("nasnet_a_mobile") == 5_289_978
+    assert meta_param_count("nasnet_a_large") == 88_753_150

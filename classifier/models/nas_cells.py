@@ -83,16 +83,63 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x[:, :, ::2, ::2]), self.conv_2(shifted)], dim=1))
 
 
+def _shift_crop(module: nn.Module, x: torch.Tensor, forward) -> torch.Tensor:
+    """TensorFlow's "SAME" padding of a stride-2 window on an even side is one pixel less
+    before than after. Computed as TF-slim ports do: one extra zero row and column before,
+    the symmetric k//2 padding, then the first output row and column (the only ones that
+    saw the extra zeros) dropped."""
+    return forward(module, F.pad(x, (1, 0, 1, 0)))[:, :, 1:, 1:]
+
+
+class SamePadConv2d(nn.Conv2d):
+    """A stride-2 conv padded as TensorFlow's "SAME" pads an even input (see
+    :func:`_shift_crop`). Same parameters as ``nn.Conv2d``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _shift_crop(self, x, nn.Conv2d.forward)
+
+
+class SamePadMaxPool2d(nn.MaxPool2d):
+    """3×3 stride-2 max pooling padded as TensorFlow's "SAME" pads an even input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _shift_crop(self, x, nn.MaxPool2d.forward)
+
+
+class SamePadAvgPool2d(nn.AvgPool2d):
+    """3×3 stride-2 average pooling padded as TensorFlow's "SAME" pads an even input, the
+    padding left out of each window's count."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _shift_crop(self, x, nn.AvgPool2d.forward)
+
+
+class GlobalAvgPool2d(nn.Module):
+    """Global average pooling as one window the size of the feature map (what the TF-slim
+    ports compute, to the last bit: ``nn.AvgPool2d(11)`` on NASNet-A Large's 11×11 map)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, x.shape[-2:])
+
+
 class SepConv(nn.Sequential):
     """The searched "separable convolution": (ReLU → depthwise k×k → pointwise 1×1 → BN)
-    applied twice, the stride on the first depthwise conv only."""
+    applied twice, the stride on the first depthwise conv only. ``c_in`` (default ``c``)
+    lets the first depthwise conv run on a wider raw input, its pointwise conv bringing it
+    to ``c`` (NASNet's first stem cell). ``tf_same=True`` pads the strided conv the way
+    TensorFlow's "SAME" does on an even input."""
 
-    def __init__(self, c: int, kernel_size: int, stride: int):
+    def __init__(self, c: int, kernel_size: int, stride: int, c_in: int | None = None, tf_same: bool = False):
         pad = kernel_size // 2
+        c_in = c_in or c
+        if tf_same and stride == 2:
+            first: nn.Module = SamePadConv2d(c_in, c_in, kernel_size, stride, pad, groups=c_in, bias=False)
+        else:
+            first = nn.Conv2d(c_in, c_in, kernel_size, stride, pad, groups=c_in, bias=False)
         super().__init__(
             nn.ReLU(),
-            nn.Conv2d(c, c, kernel_size, stride, pad, groups=c, bias=False),
-            nn.Conv2d(c, c, 1, bias=False),
+            first,
+            nn.Conv2d(c_in, c, 1, bias=False),
             _bn(c),
             nn.ReLU(),
             nn.Conv2d(c, c, kernel_size, 1, pad, groups=c, bias=False),
@@ -132,6 +179,23 @@ OPS: dict[str, Callable[[int, int], nn.Module]] = {
     "skip_connect": lambda c, s: nn.Identity() if s == 1 else FactorizedReduce(c, c),
     "conv_1x7_7x1": lambda c, s: Conv1x7Then7x1(c, s),
 }
+
+
+
+def make_op(op: str, c: int, stride: int, c_in: int | None = None, tf_same: bool = False) -> nn.Module:
+    """An operation of :data:`OPS`; with ``tf_same`` a strided separable conv or pool pads
+    like TensorFlow's "SAME" on an even input, and ``c_in`` feeds a separable conv a wider
+    raw input."""
+    if c_in not in (None, c) and not op.startswith("sep_conv_"):
+        raise ValueError(f"{op} cannot read a {c_in}-channel input into a {c}-channel cell")
+    if op.startswith("sep_conv_") and (c_in not in (None, c) or tf_same):
+        return SepConv(c, int(op[-1]), stride, c_in=c_in, tf_same=tf_same)
+    if tf_same and stride == 2 and op == "max_pool_3x3":
+        return SamePadMaxPool2d(3, 2, 1)
+    if tf_same and stride == 2 and op == "avg_pool_3x3":
+        return SamePadAvgPool2d(3, 2, 1, count_include_pad=False)
+    return OPS[op](c, stride)
+
 
 # Short labels for drawing cells.
 OP_LABELS = {
@@ -178,6 +242,10 @@ class Cell(nn.Module):
 
     ``double_projection`` follows ENAS's reference code, which first calibrates the previous
     cell's output to ``c`` channels and then applies the cell's own 1×1 projection on top.
+    ``raw_older_input``: the older input is not projected; the ops reading it (separable
+    convs only) take its ``c_prev_prev`` channels themselves (NASNet's first stem cell, as in
+    TF-slim's ``_reduction_a_cell`` on the stem output). ``tf_same``: this reduction cell's
+    input side is even, so its strided ops pad like TensorFlow's "SAME".
     """
 
     def __init__(
@@ -189,11 +257,15 @@ class Cell(nn.Module):
         c: int,
         prev_prev_is_larger: bool,
         double_projection: bool = False,
+        raw_older_input: bool = False,
+        tf_same: bool = False,
     ):
         super().__init__()
         ops, concat = genotype.cell(kind)
         self.reduction = kind == "reduce"
-        if prev_prev_is_larger:
+        if raw_older_input:
+            self.preprocess0: nn.Module = nn.Identity()
+        elif prev_prev_is_larger:
             self.preprocess0 = FactorizedReduce(c_prev_prev, c)
         else:
             self.preprocess0 = ReLUConvBN(c_prev_prev, c)
@@ -202,7 +274,14 @@ class Cell(nn.Module):
         else:
             self.preprocess1 = ReLUConvBN(c_prev, c)
         stride = 2 if self.reduction else 1
-        self.ops = nn.ModuleList(OPS[op](c, stride if src < 2 else 1) for op, src in ops)
+        self.ops = nn.ModuleList(
+            make_op(
+                op, c, stride if src < 2 else 1,
+                c_in=c_prev_prev if raw_older_input and src == 0 else None,
+                tf_same=tf_same and src < 2,
+            )
+            for op, src in ops
+        )
         self.inputs = tuple(src for _, src in ops)
         self.concat = tuple(concat)
         self.out_channels = len(concat) * c
@@ -230,6 +309,12 @@ class CellNetwork(nn.Module):
     ``skip_reduction_input``: the cell after a reduction reads, as its older input, the
     reduction cell's older input instead of the reduction cell's own input (NASNet-A Large).
     ``double_projection``: see :class:`Cell` (ENAS).
+    ``image_size``: the input side the network is built for; when given, every reduction
+    cell whose input side is even at that size pads its strided ops as TensorFlow's "SAME"
+    does (one pixel less before than after), as in the TF-slim NASNet code; odd sides pad
+    symmetrically either way.
+    ``raw_stem_input``: the first ImageNet stem cell reads the stem conv's output unprojected
+    through its separable convs (see :class:`Cell`), as TF-slim's NASNet does.
     """
 
     def __init__(
@@ -243,6 +328,8 @@ class CellNetwork(nn.Module):
         dropout: float = 0.0,
         skip_reduction_input: bool = False,
         double_projection: bool = False,
+        image_size: int | None = None,
+        raw_stem_input: bool = False,
     ):
         super().__init__()
         check_genotype(genotype)
@@ -263,8 +350,13 @@ class CellNetwork(nn.Module):
         c_pp, c_p = stem_channels, stem_channels
         size_pp, size_p = 1, 1  # 1 = full size; halved by each reduction
         cells, keeps = [], []
-        for kind, width, keep in plan:
-            cell = Cell(genotype, kind, c_pp, c_p, width, size_pp > size_p, double_projection)
+        side = None if image_size is None else ((image_size - 3) // 2 + 1 if stem == "imagenet" else image_size)
+        for i, (kind, width, keep) in enumerate(plan):
+            tf_same = side is not None and kind == "reduce" and side % 2 == 0
+            raw = raw_stem_input and stem == "imagenet" and i == 0
+            cell = Cell(genotype, kind, c_pp, c_p, width, size_pp > size_p, double_projection, raw, tf_same)
+            if side is not None and kind == "reduce":
+                side = (side + 1) // 2
             cells.append(cell)
             keeps.append(keep)
             size_out = size_p / 2 if kind == "reduce" else size_p
@@ -275,7 +367,7 @@ class CellNetwork(nn.Module):
         self.keeps_older_input = tuple(keeps)
         self.out_channels = c_p
         self.relu = nn.ReLU()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.avgpool = GlobalAvgPool2d()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_p, num_classes)
 
