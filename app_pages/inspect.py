@@ -231,16 +231,19 @@ with tabs["Activations"]:
             )
             download("Feature maps", sheet, f"{name}-{act_layer.name}-maps.png", "dl_maps")
         with unit_col:
-            channel = st.selectbox("Channel", acts.order[:count], key=f"act_channel_{name}_{act_layer.name}")
+            # keys carry the image, so a new image starts from its own strongest unit and the
+            # widgets, the caption and the box always describe the same unit
+            unit_key = f"{name}_{act_layer.name}_{image_key}"
+            channel = st.selectbox("Channel", acts.order[:count], key=f"act_channel_{unit_key}")
             best = acts.strongest_unit(channel)
             gh, gw = act_layer.grid
             row = (
-                st.slider("Unit row", 0, gh - 1, best[0], key=f"act_row_{name}_{act_layer.name}_{channel}")
+                st.slider("Unit row", 0, gh - 1, best[0], key=f"act_row_{unit_key}_{channel}")
                 if gh > 1
                 else 0
             )
             col = (
-                st.slider("Unit column", 0, gw - 1, best[1], key=f"act_col_{name}_{act_layer.name}_{channel}")
+                st.slider("Unit column", 0, gw - 1, best[1], key=f"act_col_{unit_key}_{channel}")
                 if gw > 1
                 else 0
             )

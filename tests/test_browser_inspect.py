@@ -38,3 +38,4 @@ def test_upload_predict_and_deconvnet(tmp_path, monkeypatch):
         assert box and box["width"] > 300 and box["height"] > 80
         page.get_by_role("button", name="Projections (PNG)").wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "inspect.png"), full_page=True)
+

@@ -164,3 +164,4 @@ def test_hostile_checkpoint_upload_is_refused(tmp_path):
     assert not at.exception
     assert "refused" in at.error[0].value
     assert not marker.exists()
+
