@@ -18,6 +18,9 @@ from torch import nn
 
 from classifier.layers import ChannelShuffle, ConvBNAct
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import Preprocess
 
 SHUFFLENET_V1 = Family(
     name="ShuffleNet v1",
@@ -133,6 +136,22 @@ def shufflenet_v1(num_classes: int, groups: int = 3, cifar_stem: bool = False) -
     return ShuffleNetV1(groups, num_classes, cifar_stem)
 
 
+# Why pytorchcv's ShuffleNet v1 weights load into g = 1 only.
+V1_CONCAT_NOTE = (
+    "Downsampling units concatenate the pooled shortcut first, then the branch, as the authors' released "
+    "code does (megvii-model/ShuffleNet-Series, ShuffleNetV1/blocks.py: torch.cat((branch_proj(x), ...)))."
+)
+V1_WEIGHTS_NOTE = {
+    1: " pytorchcv's shufflenet_g1_w1 puts the branch first; with g = 1 every 1×1 conv is ungrouped, so that "
+    "is this network up to a channel order, and its weights load with the matching permutation.",
+}
+V1_NO_WEIGHTS = (
+    " No public trained weights load into this network: pytorchcv's shufflenet_g{g}_w1 concatenates the branch "
+    "before the shortcut, which with grouped 1×1 convs is a different network, not a reordering of this one; "
+    "train it on the Train page."
+)
+
+
 def _register_v1() -> None:
     """One 1× net per group count of Table 1."""
     for g in V1_CHANNELS:
@@ -145,7 +164,8 @@ def _register_v1() -> None:
             params_source="megvii-model/ShuffleNet-Series README (rounded to 0.1M)" if reference else "",
             stages=_v1_stages(g),
             block="stage3.1",
-            notes=f"Paper Table 1: {V1_TABLE1_MMACS[g]}M multiply-adds at 224×224.",
+            notes=f"Paper Table 1: {V1_TABLE1_MMACS[g]}M multiply-adds at 224×224. {V1_CONCAT_NOTE}"
+            + V1_WEIGHTS_NOTE.get(g, V1_NO_WEIGHTS.format(g=g)),
             groups=g,
         )(shufflenet_v1)
 
@@ -286,3 +306,57 @@ register_model(
     width="1.0",
     cifar_stem=True,
 )(shufflenet_v2)
+
+
+def _branch_first_to_shortcut_first(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """pytorchcv's g = 1 ShuffleNet (in our names) → ours. Its downsampling units output
+    [branch, pooled shortcut] where ours output [pooled shortcut, branch]; ``perm[i]`` is
+    the channel of ours that its channel ``i`` is. Every 1×1 conv reading a stage's
+    features takes its input columns in our order, the stride-1 units' last 1×1 and BN
+    write their rows in our order (so the residual sums line up), and so does the classifier."""
+
+    def columns(t: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(t)
+        out[:, perm] = t
+        return out
+
+    def rows(t: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(t)
+        out[perm] = t
+        return out
+
+    state = dict(state)
+    perm = torch.arange(state["conv1.0.weight"].shape[0])
+    for stage in (2, 3, 4):
+        unit = 0
+        while f"stage{stage}.{unit}.compress.0.weight" in state:
+            p = f"stage{stage}.{unit}."
+            if state[p + "compress.0.weight"].shape[1] != len(perm):
+                raise ValueError(f"{p}compress is grouped; only g = 1 is a reordering of ours")
+            state[p + "compress.0.weight"] = columns(state[p + "compress.0.weight"], perm)
+            if unit == 0:
+                branch = state[p + "expand.0.weight"].shape[0]
+                perm = torch.cat([len(perm) + torch.arange(branch), perm])
+            else:
+                for key in ("expand.0.weight", "expand.1.weight", "expand.1.bias",
+                            "expand.1.running_mean", "expand.1.running_var"):
+                    state[p + key] = rows(state[p + key], perm)
+            unit += 1
+    state["fc.weight"] = columns(state["fc.weight"], perm)
+    return state
+
+
+register_weights(
+    WeightEntry(
+        model="shufflenet_v1_g1", source="pytorchcv", source_model="shufflenet_g1_w1", tag="in1k",
+        dataset="ImageNet-1k", num_classes=1000,
+        preprocess=Preprocess.imagenet(224, 0.875, "bilinear"),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.223/shufflenet_g1_w1-1389-4cfb65a3.pth.zip",
+        checksum="sha1:4cfb65a30761fe548e0b5afbb5d89793ec41e4e9",
+        top1=65.07, top5=86.11, metric_source="pytorchcv README (top-1 error 34.93, top-5 error 13.89)",
+        license="MIT",
+        convert=(by_order("shufflenet_v1_g1"), _branch_first_to_shortcut_first),
+        notes="Same tensors as ours in order; its branch-first concatenation is undone by permuting the "
+        "channels of the 1×1 convs and the classifier (exact for g = 1, where no 1×1 conv is grouped).",
+    ),
+)
