@@ -19,6 +19,7 @@ from classifier.explain import (
     attention,
     attribute,
     centre_unit,
+    default_layer,
     deconvolution,
     effective_field,
     explainable_layers,
@@ -30,6 +31,7 @@ from classifier.explain import (
     occlusion,
     predict,
     top_projections,
+    uses_relu,
 )
 from classifier.explain.render import colormap, draw_box, grid, magnitude, png_bytes
 from classifier.weights import WeightsError, load_weights, read_checkpoint
@@ -214,7 +216,7 @@ with tabs["Activations"]:
     if tabs["Activations"].open:
         left, right = st.columns([3, 1])
         with left:
-            act_layer = find_layer(layers, layer_box("Layer", layer_names, len(layer_names) // 2, f"act_layer_{name}"))
+            act_layer = find_layer(layers, layer_box("Layer", layer_names, default_layer(layers), f"act_layer_{name}"))
         count = count_slider(
             right, "Maps shown", min(4, act_layer.channels), min(64, act_layer.channels), 16, "act_count"
         )
@@ -266,10 +268,14 @@ with tabs["Deconvnet"]:
             "ZFNet's deconvnet (Zeiler & Fergus 2013): each of the layer's strongest channels, by its strongest "
             "unit, projected back to pixels — shown cropped to the unit's receptive field, beside the image patch."
         )
+        if not uses_relu(layers):
+            st.warning("The deconvnet is defined for ReLU networks: it passes only the positive part of the "
+                       "signal back through each ReLU. This net has none, so the projections below are plain "
+                       "gradients, not deconvnet reconstructions.")
         left, right = st.columns([3, 1])
         with left:
             deconv_layer = find_layer(
-                layers, layer_box("Layer", layer_names, len(layer_names) // 2, f"deconv_layer_{name}")
+                layers, layer_box("Layer", layer_names, default_layer(layers), f"deconv_layer_{name}")
             )
         top_k = count_slider(right, "Channels", 1, min(16, deconv_layer.channels), 6, "deconv_k")
 
@@ -379,7 +385,7 @@ with tabs["Effective receptive field"]:
             "The gradient of the centre unit of a layer with respect to the input (Luo et al. 2016), beside "
             "its theoretical receptive field (green box): the pixels that *do* matter inside those that *can*."
         )
-        erf_layer = find_layer(layers, layer_box("Layer", layer_names, len(layer_names) // 2, f"erf_layer_{name}"))
+        erf_layer = find_layer(layers, layer_box("Layer", layer_names, default_layer(layers), f"erf_layer_{name}"))
         field = memo(
             ("erf", *key, erf_layer.name),
             lambda: effective_field(model, x, erf_layer),

@@ -406,3 +406,16 @@ def test_multi_exit_net_is_explained_through_its_final_exit():
     for method in ("saliency", "guided"):
         assert attribute(model, x, method, target).shape == (3, 32, 32)
     assert deconvolution(model, x, target).shape == (3, 32, 32)
+
+
+def test_default_layer_is_an_activation_near_the_middle():
+    from classifier.explain import default_layer, explainable_layers, uses_relu
+
+    vit = load_weights("vit_ti_16", "random")
+    layers = explainable_layers("vit_ti_16", (3, 224, 224), vit.model)
+    chosen = layers[default_layer(layers)]
+    assert chosen.type == "GELU" and "encoder_layer_" in chosen.name, chosen
+    assert not uses_relu(layers)
+    cnn = load_weights("resnet20_cifar", "random")
+    layers = explainable_layers("resnet20_cifar", (3, 32, 32), cnn.model)
+    assert layers[default_layer(layers)].type == "ReLU" and uses_relu(layers)

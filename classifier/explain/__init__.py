@@ -13,7 +13,7 @@ from classifier.explain.attention import Attention, attention, has_attention
 from classifier.explain.attributions import LAYER_METHODS, METHODS, OcclusionMap, attribute, gradcam_layers, occlusion
 from classifier.explain.deconvnet import Projection, deconvolution, neuron_deconvolution, top_projections
 from classifier.explain.erf import EffectiveField, centre_unit, effective_field
-from classifier.explain.layer_info import LayerInfo, explainable_layers, find_layer
+from classifier.explain.layer_info import LayerInfo, default_layer, explainable_layers, find_layer, uses_relu
 from classifier.explain.predict import Prediction, logits, predict
 from classifier.explain.safety import exclusive, model_lock
 
@@ -36,6 +36,8 @@ __all__ = [
     "exclusive",
     "explainable_layers",
     "find_layer",
+    "default_layer",
+    "uses_relu",
     "gradcam_layers",
     "has_attention",
     "layer_output",

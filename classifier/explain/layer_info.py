@@ -128,3 +128,23 @@ def find_layer(layers: list[LayerInfo], name: str) -> LayerInfo:
             return layer
     close = ", ".join(layer.name for layer in layers[:8])
     raise ValueError(f"no explainable layer {name!r}; layers are named like {close}, ...")
+
+
+# Layers whose output is a unit's own response: what activations, the deconvnet and the
+# effective receptive field are about. A Dropout or Identity only repeats its input.
+ACTIVATION_TYPES = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Mish", "Hardswish",
+                    "Hardsigmoid", "Sigmoid", "Tanh", "ScaledTanh"}
+
+
+def default_layer(layers: list[LayerInfo]) -> int:
+    """Index of the activation layer nearest the middle of the net (the middle layer when
+    the net has none), the first layer worth looking at."""
+    middle = len(layers) // 2
+    acts = [i for i, layer in enumerate(layers) if layer.type in ACTIVATION_TYPES]
+    return min(acts, key=lambda i: (abs(i - middle), i)) if acts else middle
+
+
+def uses_relu(layers: list[LayerInfo]) -> bool:
+    """The deconvnet (Zeiler & Fergus) is defined through ReLUs: without them captum's
+    Deconvolution is a plain gradient."""
+    return any(layer.type in {"ReLU", "ReLU6", "LeakyReLU"} for layer in layers)

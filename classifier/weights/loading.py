@@ -33,6 +33,7 @@ from classifier.weights.labels import class_names, default_class_names
 from classifier.weights.preprocess import Preprocess
 
 RANDOM_SEED = 0
+SOURCES = ("torchvision", "timm", "pytorchcv")  # an id's first part: "timm/…" is an entry, not a path
 
 
 @dataclass
@@ -60,16 +61,18 @@ def imagenet_entry(model_name: str) -> WeightEntry | None:
 
 
 def resolve(model_name: str | None, source: str) -> WeightEntry | None:
-    """The entry a ``--weights`` value names, or None when it is not an entry."""
+    """The entry a ``--weights`` value names, or None when it is not an entry (a path)."""
+    if model_name:
+        get_card(model_name)  # an unknown model is the registry's own one-line error
     if source == "imagenet":
         entry = imagenet_entry(model_name)
         if entry is None:
             raise WeightsError(f"{model_name} has no ImageNet weights in the registry; see `python -m classifier weights`.")
         return entry
-    if "/" in source and not Path(source).exists():
-        try:
-            return get_entry(source)
-        except KeyError as exc:
+    try:
+        return get_entry(source)
+    except KeyError as exc:
+        if source.split("/", 1)[0] in SOURCES and not Path(source).exists():
             raise WeightsError(str(exc.args[0])) from None
     return None
 
