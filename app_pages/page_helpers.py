@@ -42,6 +42,8 @@ def pick_image(prefix: str) -> tuple[Image.Image, str]:
     except ImageError as exc:
         st.error(str(exc))
         st.stop()
+    if st.session_state.get(f"{prefix}_image_source") == "Upload":
+        st.caption(f"Uploaded: {picture.width}×{picture.height} pixels, {len(data) / 1024:,.0f} kB.")
     return picture, hashlib.sha256(data).hexdigest()[:16]
 
 

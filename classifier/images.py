@@ -29,6 +29,8 @@ UPLOAD_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
 # 40 megapixels is a large photo (7,300 × 5,500) and costs 120 MB as RGB; past that an
 # upload is far more likely a decompression bomb than a picture worth classifying.
 MAX_PIXELS = 40_000_000
+# Below this a picture is a few flat pixels stretched over the network's input: refused.
+MIN_SIDE = 8
 # Streamlit's own default for server.maxUploadSize, used only when the config omits it.
 STREAMLIT_DEFAULT_UPLOAD_MB = 200
 
@@ -142,6 +144,11 @@ def decode_image(source: ImageSource, *, max_bytes: int | None = None, max_pixel
             )
         if width == 0 or height == 0:
             raise ImageError("The image has no pixels.")
+        if min(width, height) < MIN_SIDE:
+            raise ImageError(
+                f"The image is only {width}×{height} pixels; at least {MIN_SIDE}×{MIN_SIDE} is needed, since "
+                "stretched to the network's input it would be a few flat blocks of colour."
+            )
         try:
             image.seek(0)
             image.load()

@@ -107,12 +107,27 @@ def test_uploaded_photo_gets_torchvisions_imagenet_top5(monkeypatch):
     assert bars["y"][::-1] == expected
 
 
+def png_of_size(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_an_upload_says_what_it_was():
+    at = open_inspect(inspect_model="resnet20_cifar", inspect_image_source="Upload")
+    at.file_uploader(key="inspect_upload").set_value(("photo.png", png_of_size(40, 24), "image/png")).run()
+    assert not at.exception and any(c.value.startswith("Uploaded: 40×24 pixels") for c in at.caption)
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
         (b"", "The file is empty"),
         (b"%PDF-1.4 not a picture", "not a JPEG, PNG, WebP, BMP, GIF or TIFF image"),
         (lambda: sample_images()["checkerboard"].read_bytes()[:200], "truncated or corrupt"),
+        (lambda: png_of_size(1, 1), "The image is only 1×1 pixels; at least 8×8 is needed"),
     ],
 )
 def test_bad_upload_is_one_sentence(data, message):
