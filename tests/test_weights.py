@@ -304,3 +304,23 @@ def test_every_card_says_what_weights_it_has():
         else:
             assert line.startswith("No public trained weights: ") and "Train page" in line, name
     assert "Dropbox" in weights_summary("msdnet_cifar") and "TF-Hub" in weights_summary("amoebanet_a_cifar")
+
+
+def test_label_offset_drops_the_background_class(tmp_path, monkeypatch):
+    """TF ports with 1001 outputs put a background class first: dropping its row makes
+    output i class i, so the class names are right."""
+    from classifier.weights.files import url_path
+    from classifier.weights.loading import load_entry
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    entry = file_entry("https://example.invalid/tf-port-0123abcd.pth", label_offset=1)
+    torch.manual_seed(3)
+    with_background = create_model("resnet20_cifar", num_classes=11)
+    path = url_path(entry)
+    path.parent.mkdir(parents=True)
+    torch.save(with_background.state_dict(), path)
+    loaded = load_entry(entry)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), with_background(x)[:, 1:])
+    assert loaded.class_names[0] == "airplane" and len(loaded.class_names) == 10
