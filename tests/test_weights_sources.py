@@ -13,11 +13,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-import torch
 
-from classifier.outputs import main_logits
-from classifier.weights import all_entries, get_entry, load_weights
-from weights_oracle import caches_under, input_for, prefill, randomise_statistics, source_model
+from classifier.weights import all_entries, get_entry
+from weights_oracle import caches_under, measure
 
 SOURCE_ENTRIES = [e.id for e in all_entries() if e.source in ("timm", "pytorchcv")]
 TOLERANCE = 1e-4
@@ -40,16 +38,8 @@ def offline(monkeypatch, tmp_path):
 @pytest.mark.parametrize("entry_id", SOURCE_ENTRIES)
 def test_entry_gives_the_source_models_logits(entry_id, offline):
     entry = get_entry(entry_id)
-    torch.manual_seed(0)
-    reference = source_model(entry)
-    x = input_for(entry)
-    randomise_statistics(reference, x)
-    prefill(entry, reference.state_dict())
-    loaded = load_weights(entry.model, entry.id)
-    with torch.no_grad():
-        expected = main_logits(reference(x))[:, entry.label_offset :]
-        got = main_logits(loaded.model(x))
-    assert got.shape == expected.shape == (x.shape[0], entry.num_classes)
+    got, expected, loaded = measure(entry)
+    assert got.shape == expected.shape == (2, entry.num_classes)
     assert expected.std() > 1e-3, "the reference's logits are flat: the comparison would prove nothing"
     diff = (got - expected).abs().max().item()
     assert diff <= TOLERANCE, f"{entry_id}: max abs logit difference {diff:.3g}"

@@ -125,4 +125,40 @@ def caches_under(root: Path) -> dict[str, str]:
     return {"TORCH_HOME": str(root / "torch"), "HF_HUB_CACHE": str(root / "hf"), "HF_HUB_OFFLINE": "1"}
 
 
-__all__ = ["source_model", "randomise_statistics", "prefill", "input_for", "caches_under", "checkpoints_dir"]
+def measure(entry: WeightEntry):
+    """Our logits and the source model's on one batch, after loading the prefilled file
+    through the project's loader (caches and offline settings must already point at an
+    empty temporary folder): returns (ours, theirs, the loaded model)."""
+    from classifier.outputs import main_logits
+    from classifier.weights import load_weights
+
+    torch.manual_seed(0)
+    reference = source_model(entry)
+    x = input_for(entry)
+    randomise_statistics(reference, x)
+    prefill(entry, reference.state_dict())
+    loaded = load_weights(entry.model, entry.id)
+    with torch.no_grad():
+        return main_logits(loaded.model(x)), main_logits(reference(x))[:, entry.label_offset :], loaded
+
+
+def main(ids: list[str]) -> None:
+    """Print the max abs logit difference of every timm/pytorchcv entry (or ``ids``)."""
+    import os
+    import tempfile
+
+    from classifier.weights import all_entries, get_entry
+
+    entries = [get_entry(i) for i in ids] or [e for e in all_entries() if e.source in ("timm", "pytorchcv")]
+    for entry in entries:
+        with tempfile.TemporaryDirectory() as root:
+            os.environ.update(caches_under(Path(root)))
+            ours, theirs, _ = measure(entry)
+        print(f"{entry.id:<48} {(ours - theirs).abs().max().item():.2e}", flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    torch.set_num_threads(1)
+    main(sys.argv[1:])
