@@ -113,7 +113,7 @@ NO_PUBLIC_WEIGHTS = {
     "AmoebaNet": "trained AmoebaNets exist only as TF-Hub modules, which no PyTorch library ports",
     "NIN": "the authors' ImageNet Caffe model was never ported to PyTorch",
 }
-SEARCHED = "torchvision, timm and pytorchcv ship no trained weights for it"
+SEARCHED = "no weights from torchvision, timm or pytorchcv load into it"
 
 _ENTRIES: dict[str, WeightEntry] = {}
 _derived = False
