@@ -14,6 +14,9 @@ from torch import nn
 
 from classifier.layers import NormActConv
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order, rename, transform
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import Preprocess
 
 DPN = Family(
     name="DPN",
@@ -186,3 +189,63 @@ register_model(
     "stages run at 32, 16, 8 and 4 pixels.",
     num_init_features=_init, k_r=_k_r, groups=_g, k_sec=_k_sec, inc_sec=_inc, small=_small, cifar_stem=True,
 )(build_dpn)
+
+
+# Trained weights. timm's DPNs (Cadene's port of the authors' MXNet models) and
+# pytorchcv's have the same layout as ours; both end in a 1×1 conv classifier, which is
+# our Linear reshaped. timm's hub files are safetensors (sorted keys), so they map by
+# explicit names: features.convS_B (1-based blocks) → convS.(B-1).
+def _flatten_classifier(w: torch.Tensor) -> torch.Tensor:
+    return w.reshape(w.shape[0], -1)
+
+
+_TIMM_RULES = (
+    (r"^features\.conv1_1\.conv\.", "stem.0."),
+    (r"^features\.conv1_1\.bn\.", "stem.1."),
+    (r"^features\.conv5_bn_ac\.bn\.", "norm."),
+    *((rf"^features\.conv(\d)_{b}\.", rf"conv\g<1>.{b - 1}.") for b in range(1, 29)),
+    (r"\.c1x1_w_s[12]\.", ".project."),
+    (r"\.c1x1_a\.", ".reduce."),
+    (r"\.c3x3_b\.", ".grouped."),
+    (r"\.c1x1_c\.", ".expand."),
+    (r"\.bn\.", ".norm."),
+)
+_DPN_MEAN = (124 / 255, 117 / 255, 104 / 255)
+_DPN_STD = (1 / (0.0167 * 255),) * 3
+_TIMM_TOP1 = {68: 76.30, 92: 80.03, 98: 79.66, 107: 80.17, 131: 79.84}
+# pytorchcv files: (top-1 error, top-5 error, release, file error, sha1) from its README / metainfo.
+_PYTORCHCV = {
+    68: (23.24, 6.79, "v0.0.310", "0679", "a33c98c783cbf93cca4cc9ce1584da50a6b12077"),
+    98: (18.44, 4.30, "v0.0.540", "0430", "50ff8ef6cc0a11461dfd7168c291e2fce4382d24"),
+    131: (19.62, 5.03, "v0.0.534", "0503", "1765c5eec6e62bfe03cd25e1b31225b827cc9636"),
+}
+for _depth, _top1 in _TIMM_TOP1.items():
+    register_weights(
+        WeightEntry(
+            model=f"dpn{_depth}", source="timm", source_model=f"dpn{_depth}", tag="mx_in1k",
+            dataset="ImageNet-1k", num_classes=1000,
+            preprocess=Preprocess.imagenet(224, 0.875, "bicubic", _DPN_MEAN, _DPN_STD),
+            hf_repo=f"timm/dpn{_depth}.mx_in1k", checksum=None,
+            top1=_top1, metric_source="timm results-imagenet.csv (via research notes)",
+            license="Apache-2.0",
+            convert=(rename(*_TIMM_RULES), transform(r"^classifier\.weight$", _flatten_classifier)),
+            notes="The authors' MXNet DPN weights as ported by Cadene and timm: our layout block for block "
+            "(BatchNorm eps 0.001); the 1×1 conv classifier becomes our Linear.",
+        ),
+    )
+for _depth, (_err1, _err5, _release, _fe, _sha1) in _PYTORCHCV.items():
+    register_weights(
+        WeightEntry(
+            model=f"dpn{_depth}", source="pytorchcv", source_model=f"dpn{_depth}", tag="in1k",
+            dataset="ImageNet-1k", num_classes=1000,
+            preprocess=Preprocess.imagenet(224, 0.875, "bilinear"),
+            url=f"https://github.com/osmr/imgclsmob/releases/download/{_release}/dpn{_depth}-{_fe}-{_sha1[:8]}.pth.zip",
+            checksum=f"sha1:{_sha1}",
+            top1=round(100 - _err1, 2), top5=round(100 - _err5, 2),
+            metric_source=f"pytorchcv README (top-1 error {_err1}, top-5 error {_err5})",
+            license="MIT",
+            convert=(transform(r"^output\.classifier\.weight$", _flatten_classifier), by_order(f"dpn{_depth}")),
+            notes="pytorchcv's DPN is ours parameter for parameter (its 1×1 conv classifier reshaped into our "
+            "Linear), so it maps by order.",
+        ),
+    )
