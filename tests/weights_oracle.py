@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from classifier.weights.entries import WeightEntry
-from classifier.weights.files import checkpoints_dir, hf_cache_dir, url_path
+from classifier.weights.files import hf_cache_dir, url_path
 
 SNAPSHOT = "0" * 40  # a commit hash for the prefilled Hugging Face snapshot
 
