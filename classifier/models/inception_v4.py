@@ -18,6 +18,9 @@ from torch import nn
 
 from classifier.layers import BasicConv2d, Concat
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order, rename
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, Preprocess
 
 INCEPTION_V4 = Family(
     name="Inception-v4",
@@ -65,7 +68,8 @@ def inception_v4_stem() -> nn.Sequential:
             mixed_3a=Concat(pool=nn.MaxPool2d(3, stride=2), conv=valid_conv(64, 96, stride=2)),
             mixed_4a=Concat(
                 branch0=nn.Sequential(conv(160, 64, 1), valid_conv(64, 96)),
-                branch1=nn.Sequential(conv(160, 64, 1), conv(64, 64, (7, 1)), conv(64, 64, (1, 7)), valid_conv(64, 96)),
+                # 1×7 before 7×1, as in the authors' TF-slim network (Mixed_4a) and its ports.
+                branch1=nn.Sequential(conv(160, 64, 1), conv(64, 64, (1, 7)), conv(64, 64, (7, 1)), valid_conv(64, 96)),
             ),
             mixed_5a=Concat(conv=valid_conv(192, 192, stride=2), pool=nn.MaxPool2d(3, stride=2)),
         )
@@ -284,6 +288,7 @@ class InceptionV4(nn.Module):
         num_classes: int = 1000,
         conv_head: nn.Module | None = None,
         dropout: float = 0.2,
+        pool_window: int | None = None,
     ):
         super().__init__()
         self.stem = stem
@@ -293,7 +298,9 @@ class InceptionV4(nn.Module):
         self.reduction_b = reduction_b
         self.blocks_c = blocks_c
         self.conv_head = conv_head
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        # ``pool_window``: a fixed k×k average pool (TF-slim's and pytorchcv's 8×8 at 299)
+        # instead of the adaptive one; the same function at 299, summed in another order.
+        self.avgpool = nn.AvgPool2d(pool_window) if pool_window else nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(num_features, num_classes)
 
@@ -306,7 +313,7 @@ class InceptionV4(nn.Module):
         return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
 
 
-def build_inception_v4(num_classes: int, stem: nn.Module) -> InceptionV4:
+def build_inception_v4(num_classes: int, stem: nn.Module, pool_window: int | None = None) -> InceptionV4:
     """4 × A, reduction A (k, l, m, n = 192, 224, 256, 384), 7 × B, reduction B, 3 × C."""
     return InceptionV4(
         stem,
@@ -317,6 +324,7 @@ def build_inception_v4(num_classes: int, stem: nn.Module) -> InceptionV4:
         nn.Sequential(*(InceptionC() for _ in range(3))),
         num_features=1536,
         num_classes=num_classes,
+        pool_window=pool_window,
     )
 
 
@@ -373,9 +381,13 @@ def build_inception_resnet_v2(num_classes: int, stem: nn.Module) -> InceptionV4:
         ("blocks_c", 1536, 32),
     ],
     block="blocks_a.0",
+    notes=(
+        "Mixed_4a runs its 1×7 conv before the 7×1, as the authors' released TF-slim network and both "
+        "ports of its weights do; the parameter count is the same either way, only the logits tell."
+    ),
 )
-def inception_v4(num_classes: int) -> InceptionV4:
-    return build_inception_v4(num_classes, inception_v4_stem())
+def inception_v4(num_classes: int, pool_window: int | None = None) -> InceptionV4:
+    return build_inception_v4(num_classes, inception_v4_stem(), pool_window)
 
 
 @register_model(
@@ -391,7 +403,14 @@ def inception_v4(num_classes: int) -> InceptionV4:
         ("blocks_c", 1792, 32),
     ],
     block="blocks_a.0",
-    notes="The paper gives no parameter count and no weights were released; built from Figures 10-15.",
+    notes=(
+        "The paper gives no parameter count and the authors released no weights; built from Figures 10-15. "
+        "pytorchcv's inceptionresnetv1 is FaceNet's variant (a sixth, unscaled Inception-ResNet-C block "
+        "without ReLU and a 512-wide Linear+BatchNorm bottleneck before the classifier), not Figure 15's, "
+        "so its weights cannot load here. "
+        "No public trained weights load into this network: the only ImageNet set (pytorchcv) is for "
+        "FaceNet's deeper layout, not the paper's; train it on the Train page."
+    ),
 )
 def inception_resnet_v1(num_classes: int) -> InceptionV4:
     return build_inception_resnet_v1(num_classes, resnet_v1_stem())
@@ -436,3 +455,122 @@ def inception_resnet_v2(num_classes: int) -> InceptionV4:
 )
 def inception_resnet_v1_cifar(num_classes: int) -> InceptionV4:
     return build_inception_resnet_v1(num_classes, small_stem(256))
+
+
+# --- Trained weights ----------------------------------------------------------------------
+
+# pytorchcv's ImageNet evaluation: ImageNet mean/std, bilinear, short side ceil(299 / 0.875).
+PYTORCHCV_299 = Preprocess((299, 299), 342, IMAGENET_MEAN, IMAGENET_STD, "bilinear")
+TIMM_299 = Preprocess.imagenet(299, 0.875, "bicubic", INCEPTION_MEAN, INCEPTION_STD)
+
+
+def _pytorchcv(model: str, name: str, release: str, error: str, sha1: str, top1: float, **fields) -> WeightEntry:
+    return WeightEntry(
+        model=model,
+        source="pytorchcv",
+        source_model=name,
+        tag="in1k",
+        dataset="ImageNet-1k",
+        num_classes=1000,
+        preprocess=fields.pop("preprocess", PYTORCHCV_299),
+        url=f"https://github.com/osmr/imgclsmob/releases/download/{release}/{name}-{error}-{sha1[:8]}.pth.zip",
+        checksum=f"sha1:{sha1}",
+        top1=top1,
+        top5=round(100 - int(error) / 100, 2),
+        metric_source="pytorchcv README (via research notes); top-5 from model_metainfos.csv",
+        license="MIT",
+        convert=(by_order(model),),
+        **fields,
+    )
+
+
+def _blocks(prefix: str, ours: str, first: int, count: int) -> list[tuple[str, str]]:
+    """``features.<first + i>.`` → ``<ours>.<i>.`` for a run of timm's numbered modules."""
+    return [(rf"^{prefix}\.{first + i}\.", f"{ours}.{i}.") for i in range(count)]
+
+
+register_weights(
+    WeightEntry(
+        model="inception_v4",
+        source="timm",
+        source_model="inception_v4",
+        tag="tf_in1k",
+        dataset="ImageNet-1k",
+        num_classes=1000,
+        preprocess=TIMM_299,
+        hf_repo="timm/inception_v4.tf_in1k",
+        top1=80.14,
+        metric_source="timm results-imagenet.csv (via research notes)",
+        license="Apache-2.0",
+        convert=(
+            rename(
+                (r"^features\.0\.", "stem.conv1."),
+                (r"^features\.1\.", "stem.conv2."),
+                (r"^features\.2\.", "stem.conv3."),
+                (r"^features\.3\.", "stem.mixed_3a."),
+                (r"^features\.4\.", "stem.mixed_4a."),
+                (r"^features\.5\.", "stem.mixed_5a."),
+                *_blocks("features", "blocks_a", 6, 4),
+                (r"^features\.10\.", "reduction_a."),
+                *_blocks("features", "blocks_b", 11, 7),
+                (r"^features\.18\.", "reduction_b."),
+                *_blocks("features", "blocks_c", 19, 3),
+                (r"\.branch(\d)_0\.", r".branch\1.0."),
+                (r"\.branch1_1a\.", ".branch1.1.conv_1x3."),
+                (r"\.branch1_1b\.", ".branch1.1.conv_3x1."),
+                (r"\.branch2_1\.", ".branch2.1."),
+                (r"\.branch2_2\.", ".branch2.2."),
+                (r"\.branch2_3a\.", ".branch2.3.conv_1x3."),
+                (r"\.branch2_3b\.", ".branch2.3.conv_3x1."),
+                (r"^last_linear\.", "fc."),
+            ),
+        ),
+        notes="Port of the authors' TF-slim checkpoint (Cadene's conversion), 1000 classes; explicit renames.",
+    ),
+    _pytorchcv(
+        "inception_v4", "inceptionv4", "v0.0.543", "0488", "4ae4f331a5ff649e39626fc49cd5c24b8159cd8c", 80.17,
+        build={"pool_window": 8},
+        notes=(
+            "Trained by pytorchcv (Gluon, converted); same layout as ours, mapped by order. Built with its "
+            "fixed 8×8 final average pool, which sums in pytorchcv's order (the same function at 299)."
+        ),
+    ),
+    WeightEntry(
+        model="inception_resnet_v2",
+        source="timm",
+        source_model="inception_resnet_v2",
+        tag="tf_in1k",
+        dataset="ImageNet-1k",
+        num_classes=1000,
+        preprocess=Preprocess.imagenet(299, 0.8975, "bicubic", INCEPTION_MEAN, INCEPTION_STD),
+        hf_repo="timm/inception_resnet_v2.tf_in1k",
+        top1=80.43,
+        metric_source="timm results-imagenet.csv (via research notes)",
+        license="Apache-2.0",
+        convert=(
+            rename(
+                (r"^conv2d_1a\.", "stem.conv1."),
+                (r"^conv2d_2a\.", "stem.conv2."),
+                (r"^conv2d_2b\.", "stem.conv3."),
+                (r"^conv2d_3b\.", "stem.conv4."),
+                (r"^conv2d_4a\.", "stem.conv5."),
+                (r"^mixed_5b\.", "stem.mixed_5b."),
+                (r"^repeat\.", "blocks_a."),
+                (r"^repeat_1\.", "blocks_b."),
+                (r"^repeat_2\.", "blocks_c."),
+                (r"^block8\.", "blocks_c.9."),
+                (r"^(blocks_[abc]\.\d+)\.conv2d\.", r"\1.up."),
+                (r"^(blocks_[abc]\.\d+)\.branch", r"\1.branches.branch"),
+                (r"^mixed_6a\.", "reduction_a."),
+                (r"^mixed_7a\.", "reduction_b."),
+                (r"^conv2d_7b\.", "conv_head."),
+                (r"^classif\.", "fc."),
+            ),
+        ),
+        notes="Port of the authors' TF-slim checkpoint, 1000 classes; explicit renames onto the same layout.",
+    ),
+    _pytorchcv(
+        "inception_resnet_v2", "inceptionresnetv2", "v0.0.547", "0474", "19f51781f8a454803207e319289f404d50e252cb", 80.60,
+        notes="Trained by pytorchcv (Gluon, converted); same layout as ours, mapped by order.",
+    ),
+)
