@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 ALEXNET = Family(
     name="AlexNet",
@@ -59,11 +62,13 @@ def make_features(layers: list[tuple], in_ch: int = 3) -> nn.Sequential:
             modules += [nn.Conv2d(in_ch, out_ch, k, stride=s, padding=p), nn.ReLU()]
             in_ch = out_ch
         elif kind == "pool":
-            k, s, p = args
-            modules.append(nn.MaxPool2d(k, stride=s, padding=p))
+            k, s, p, *ceil = args  # an optional fourth value: ceil mode
+            modules.append(nn.MaxPool2d(k, stride=s, padding=p, ceil_mode=bool(ceil and ceil[0])))
         elif kind == "lrn":
-            # AlexNet's constants (n=5, α=1e-4, β=0.75, k=2); PyTorch divides α by n.
-            modules.append(nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0))
+            # AlexNet's constants (n=5, α=1e-4, β=0.75, k=2); PyTorch divides α by n. An
+            # optional value is PyTorch's α itself.
+            alpha = args[0] if args else 5e-4
+            modules.append(nn.LocalResponseNorm(5, alpha=alpha, beta=0.75, k=2.0))
         else:
             raise ValueError(f"unknown layer kind {kind!r}")
     return nn.Sequential(*modules)
@@ -117,6 +122,14 @@ ZFNET_LAYERS = [
     ("conv", 256, 5, 2, 0), ("pool", 3, 2, 1), ("lrn",),
     ("conv", 384, 3, 1, 1), ("conv", 384, 3, 1, 1), ("conv", 256, 3, 1, 1), ("pool", 3, 2, 0),
 ]
+# pytorchcv's trained ZFNet (the layer order of AlexNet's paper, not of Fig. 3): conv,
+# ReLU, LRN (PyTorch's default α = 1e-4), then a 3×3/2 pool without padding in ceil mode.
+# The convs keep their indices (0, 4, 8, 10, 12), so the weights' names do not change.
+ZFNET_NORM_FIRST_LAYERS = [
+    ("conv", 96, 7, 2, 1), ("lrn", 1e-4), ("pool", 3, 2, 0, True),
+    ("conv", 256, 5, 2, 0), ("lrn", 1e-4), ("pool", 3, 2, 0, True),
+    ("conv", 384, 3, 1, 1), ("conv", 384, 3, 1, 1), ("conv", 256, 3, 1, 1), ("pool", 3, 2, 0, True),
+]
 # 32×32: stride-1 3×3 first conv and stride-1 second conv; 32 → 16 → 8 → 3.
 ZFNET_CIFAR_LAYERS = [("conv", 96, 3, 1, 1), *ZFNET_LAYERS[1:3], ("conv", 256, 5, 1, 2), *ZFNET_LAYERS[4:]]
 
@@ -148,7 +161,12 @@ register_model(
     params_source="computed from the layer sizes of Fig. 3 of Zeiler & Fergus 2013 (the paper prints no total)",
     stages=[("features.1", 96, 2), ("features.3", 96, 4), ("features.5", 256, 8), ("features.13", 256, 16),
             ("features.14", 256, 32)],
-    notes="Contrast normalisation is AlexNet's LRN (the paper does not give its constants).",
+    notes=(
+        "Contrast normalisation is AlexNet's LRN (the paper does not give its constants). Fig. 3 pools before "
+        "normalising; pytorchcv's trained ZFNet normalises first (AlexNet's order) and pools in ceil mode, so "
+        "its weights load with that layout as a builder option (layers=ZFNET_NORM_FIRST_LAYERS); the default "
+        "stays the paper's."
+    ),
     layers=ZFNET_LAYERS,
 )(build_alexnet)
 register_model(
@@ -159,3 +177,28 @@ register_model(
            "stride, so a 32×32 image is 8×8 at conv3–5 as 224×224 is 13×13 in the paper. " + _CIFAR_HEAD),
     layers=ZFNET_CIFAR_LAYERS, pool_size=3, hidden=1024,
 )(build_alexnet)
+
+
+register_weights(
+    WeightEntry(
+        model="zfnet",
+        source="pytorchcv",
+        source_model="zfnet",
+        tag="in1k",
+        dataset="ImageNet-1k",
+        num_classes=1000,
+        preprocess=Preprocess.imagenet(224, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.395/zfnet-1727-d010ddca.pth.zip",
+        checksum="sha1:d010ddca1eb32a50a8cceb475c792f53e769b631",
+        top1=60.21,
+        top5=82.73,
+        metric_source="pytorchcv README (via research notes); top-5 from model_metainfos.csv",
+        license="MIT",
+        build={"layers": ZFNET_NORM_FIRST_LAYERS},
+        convert=(by_order("zfnet", layers=ZFNET_NORM_FIRST_LAYERS),),
+        notes=(
+            "Trained by pytorchcv (Gluon, converted) with LRN before each pool and ceil-mode pools, not Fig. 3's "
+            "pool-then-normalise; built with that layout (layers=ZFNET_NORM_FIRST_LAYERS), mapped by order."
+        ),
+    ),
+)
