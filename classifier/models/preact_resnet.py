@@ -13,6 +13,9 @@ import torch
 from torch import nn
 
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import CIFAR_MEAN, CIFAR_STD, Preprocess
 
 PREACT_RESNET = Family(
     name="Pre-activation ResNet",
@@ -102,6 +105,8 @@ class PreActResNet(nn.Module):
 
     The ImageNet stem is a 7×7/2 conv and a 3×3/2 max pool with no BN-ReLU of its own,
     since the first block pre-activates its input; ``cifar_stem`` uses a single 3×3 conv.
+    ``stem_norm`` adds a BN-ReLU after the 7×7 conv (``bn1``, ``relu1``), as the ImageNet
+    code of fb.resnet.torch and pytorchcv build it, the first block still pre-activating.
     ``widths`` are the ``planes`` of each stage (outputs are ``planes × expansion``).
     """
 
@@ -113,14 +118,20 @@ class PreActResNet(nn.Module):
         stem_width: int = 64,
         cifar_stem: bool = False,
         num_classes: int = 1000,
+        stem_norm: bool = False,
         **block_kwargs,
     ):
         super().__init__()
+        self.stem_norm = stem_norm
         if cifar_stem:
             self.conv1 = conv3x3(3, stem_width)
             self.maxpool = nn.Identity()
         else:
             self.conv1 = nn.Conv2d(3, stem_width, 7, stride=2, padding=3, bias=False)
+        if stem_norm:
+            self.bn1 = nn.BatchNorm2d(stem_width)
+            self.relu1 = nn.ReLU()
+        if not cifar_stem:
             self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         in_ch = stem_width
         self.stage_names = tuple(f"layer{i + 1}" for i in range(len(layers)))
@@ -138,7 +149,10 @@ class PreActResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.conv1(x))
+        x = self.conv1(x)
+        if self.stem_norm:
+            x = self.relu1(self.bn1(x))
+        x = self.maxpool(x)
         for name in self.stage_names:
             x = getattr(self, name)(x)
         x = self.avgpool(self.act(self.norm(x)))
@@ -191,3 +205,47 @@ for _depth, _params in {164: 1_700_000, 1001: 10_200_000}.items():
         block_type=PreActBottleneck, layers=((_depth - 2) // 9,) * 3, widths=(16, 32, 64), stem_width=16,
         cifar_stem=True,
     )(build_preact_resnet)
+
+
+# Trained weights: pytorchcv's PreResNets are ours parameter for parameter (stride on the
+# 3×3 in the "b" bottleneck nets), so they map by order. Its ImageNet nets put a BN-ReLU
+# after the stem conv (as fb.resnet.torch's preresnet.lua, with which the paper's ImageNet
+# nets were trained), which ``stem_norm=True`` builds.
+_RELEASES = "https://github.com/osmr/imgclsmob/releases/download"
+# model: (pytorchcv name, release, file error, sha1, top-1 error, top-5 error, top-1 source)
+_IMAGENET_WEIGHTS = {
+    "preact_resnet18": ("preresnet18", "v0.0.140", "0972", "5651bc2dbb200382822a6b64375d240f747cc726", 28.43, 9.72),
+    "preact_resnet50": ("preresnet50b", "v0.0.307", "0655", "8b60378ee3aed878d27a2b4a9ddc596a812c7649", 22.51, 6.55),
+    "preact_resnet200": ("preresnet200b", "v0.0.529", "0468", "f82215f3a5616098e8172a85bb42071f1823a27d", 19.07, 4.68),
+}
+for _model, (_name, _release, _fe, _sha1, _err1, _err5) in _IMAGENET_WEIGHTS.items():
+    register_weights(
+        WeightEntry(
+            model=_model, source="pytorchcv", source_model=_name, tag="in1k", dataset="ImageNet-1k", num_classes=1000,
+            preprocess=Preprocess.imagenet(224, 0.875, "bilinear"),
+            url=f"{_RELEASES}/{_release}/{_name}-{_fe}-{_sha1[:8]}.pth.zip", checksum=f"sha1:{_sha1}",
+            top1=round(100 - _err1, 2), top5=round(100 - _err5, 2),
+            metric_source=f"pytorchcv README (top-1 error {_err1}, top-5 error {_err5})", license="MIT",
+            build={"stem_norm": True}, convert=(by_order(_model, stem_norm=True),),
+            notes="pytorchcv's PreResNet with a BN-ReLU after the 7×7 stem conv (fb.resnet.torch's ImageNet "
+            "preresnet.lua, which the paper's ImageNet nets were trained with, has it too): built with "
+            "stem_norm=True, otherwise ours, so it maps by order."
+            + (" pytorchcv's plain preresnet50 strides the first 1×1, which this network does not build; "
+               "the \"b\" net strides the 3×3 as ours." if _name == "preresnet50b" else ""),
+        ),
+    )
+# CIFAR-10 (top-1 errors from pytorchcv's metainfo / README).
+for _model, (_name, _release, _fe, _sha1) in {
+    "preact_resnet164_cifar": ("preresnet164bn_cifar10", "v0.0.196", "0364", "429012d412e82df7961fa071f97c938530e1b005"),
+    "preact_resnet1001_cifar": ("preresnet1001_cifar10", "v0.0.209", "0265", "9fedfe5fd643e7355f1062a6db68da310c8962be"),
+}.items():
+    register_weights(
+        WeightEntry(
+            model=_model, source="pytorchcv", source_model=_name, tag="cifar10", dataset="CIFAR-10", num_classes=10,
+            preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+            url=f"{_RELEASES}/{_release}/{_name}-{_fe}-{_sha1[:8]}.pth.zip", checksum=f"sha1:{_sha1}",
+            top1=round(100 - int(_fe) / 100, 2), metric_source=f"pytorchcv metainfo (top-1 error {int(_fe) / 100})",
+            license="MIT", convert=(by_order(_model),),
+            notes="pytorchcv's CIFAR PreResNet is the paper's net parameter for parameter, so it maps by order.",
+        ),
+    )
