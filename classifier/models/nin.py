@@ -13,6 +13,9 @@ from collections import OrderedDict
 from torch import nn
 
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import CIFAR_MEAN, CIFAR_STD, Preprocess
 
 NIN_FAMILY = Family(
     name="NIN",
@@ -49,6 +52,9 @@ class MLPConv(nn.Sequential):
 
 def _pool(kind: str) -> nn.Module:
     # 3×3 stride-2 pools rounding up, as Caffe does: 32 → 16 → 8 on CIFAR, 54 → 27 → 13 → 6 on ImageNet.
+    # "max_pad"/"avg_pad": padded by one and rounding down instead (pytorchcv's trained CIFAR net).
+    if kind.endswith("_pad"):
+        return nn.MaxPool2d(3, stride=2, padding=1) if kind == "max_pad" else nn.AvgPool2d(3, stride=2, padding=1)
     return nn.MaxPool2d(3, stride=2, ceil_mode=True) if kind == "max" else nn.AvgPool2d(3, stride=2, ceil_mode=True)
 
 
@@ -86,6 +92,13 @@ CIFAR_BLOCKS = [
     ((192, 192, 192), 5, 1, 2, ("avg", "drop")),
     ((192, 192, 10), 3, 1, 1, ()),
 ]
+# pytorchcv's trained nin_cifar10: the same layers, its pools padded by one and rounding
+# down (the authors' Caffe pools have no padding and round up; same 16 → 8 grid sizes).
+PYTORCHCV_CIFAR_BLOCKS = [
+    ((192, 160, 96), 5, 1, 2, ("max_pad", "drop")),
+    ((192, 192, 192), 5, 1, 2, ("avg_pad", "drop")),
+    ((192, 192, 10), 3, 1, 1, ()),
+]
 # The authors' ImageNet net ("NIN ImageNet" in the Caffe Model Zoo, nin_imagenet.prototxt):
 # four mlpconv blocks, dropout before the last one.
 IMAGENET_BLOCKS = [
@@ -105,13 +118,46 @@ register_model(
     small_input=True, paper_params=966_986,
     params_source="counted from the authors' CIFAR-10 net (Caffe Model Zoo 'NIN CIFAR10'); the paper prints none",
     stages=[("block1", 96, 1), ("block2", 192, 2), ("block3", 10, 4)], block="block1",
-    notes="The paper's CIFAR-10 network: three mlpconv layers, dropout after the first two, global average pooling.",
+    notes=(
+        "The paper's CIFAR-10 network: three mlpconv layers, dropout after the first two, global average pooling. "
+        "The pools are the authors' Caffe ones (3×3/2, no padding, ceil mode); pytorchcv's trained nin_cifar10 "
+        "pads its pools and rounds down, so its weights load with that as a builder option "
+        "(blocks=PYTORCHCV_CIFAR_BLOCKS)."
+    ),
     blocks=CIFAR_BLOCKS,
 )(build_nin)
 register_model(
     "nin", family=NIN_FAMILY, variant="NIN (ImageNet)", paper_params=7_595_176,
     params_source="counted from the authors' ImageNet net (Caffe Model Zoo 'NIN ImageNet', nin_imagenet.prototxt)",
     stages=[("block1", 96, 4), ("block2", 256, 8), ("block3", 384, 16), ("block4", 1000, 32)], block="block1",
-    notes="The 4-block ImageNet net the authors released in the Caffe Model Zoo; the paper gives no ImageNet layout.",
+    notes=(
+        "The 4-block ImageNet net the authors released in the Caffe Model Zoo; the paper gives no ImageNet layout. "
+        "No public trained weights load into this network: the authors' Caffe model was never ported to "
+        "PyTorch and no library ships ImageNet NIN weights; train it on the Train page."
+    ),
     blocks=IMAGENET_BLOCKS,
 )(build_nin)
+
+
+register_weights(
+    WeightEntry(
+        model="nin_cifar",
+        source="pytorchcv",
+        source_model="nin_cifar10",
+        tag="cifar10",
+        dataset="CIFAR-10",
+        num_classes=10,
+        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.175/nin_cifar10-0743-795b0824.pth.zip",
+        checksum="sha1:795b082470b58c1aa94e2f861514b7914f6e2f58",
+        top1=92.57,
+        metric_source="pytorchcv model_metainfos.csv (error 7.43 %)",
+        license="MIT",
+        build={"blocks": PYTORCHCV_CIFAR_BLOCKS},
+        convert=(by_order("nin_cifar", blocks=PYTORCHCV_CIFAR_BLOCKS),),
+        notes=(
+            "Trained by pytorchcv (Gluon, converted); its pools are padded and round down, unlike the authors' "
+            "Caffe net, so it is built with blocks=PYTORCHCV_CIFAR_BLOCKS; mapped by order."
+        ),
+    ),
+)
