@@ -17,6 +17,9 @@ from torch import nn
 
 from classifier.layers import NormActConv
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import CIFAR_MEAN, CIFAR_STD, Preprocess
 
 DENSENET = Family(
     name="DenseNet",
@@ -190,7 +193,9 @@ register_model(
     num_classes=10, small_input=True, paper_params=1_000_000, params_source="Huang et al. 2016, Table 2",
     stages=dense_stages(12, (12, 12, 12), 16, compression=1.0, cifar_stem=True),
     block="features.denseblock1.denselayer1",
-    notes="No bottleneck and no compression; the first conv has 16 filters.",
+    notes="No bottleneck and no compression; the first conv has 16 filters, as the paper says. "
+    "No public trained weights load into this network: the only public CIFAR DenseNet-40 (pytorchcv) has a "
+    "24-filter first conv where the paper's has 16; train it on the Train page.",
     growth_rate=12, block_config=(12, 12, 12), num_init_features=16, bn_size=0, compression=1.0, cifar_stem=True,
 )(build_densenet)
 register_model(
@@ -200,3 +205,18 @@ register_model(
     notes="Bottleneck layers and compression 0.5; the first conv has 2k = 24 filters.",
     growth_rate=12, block_config=(16, 16, 16), num_init_features=24, bn_size=4, compression=0.5, cifar_stem=True,
 )(build_densenet)
+
+
+# CIFAR-10 weights (pytorchcv). Its densenet40_k12_cifar10 starts with 2k = 24 filters where the
+# paper's DenseNet (no BC) has 16, so it does not fit densenet40_cifar.
+register_weights(
+    WeightEntry(
+        model='densenet_bc100_cifar', source="pytorchcv", source_model='densenet100_k12_bc_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
+        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.189/densenet100_k12_bc_cifar10-0416-b9232829.pth.zip",
+        checksum="sha1:b9232829b13c3f3f2ea15f4be97f500b7912c3c2", top1=95.84, metric_source="pytorchcv metainfo / README (top-1 error 4.16)",
+        license="MIT",
+        convert=(by_order('densenet_bc100_cifar'),),
+        notes="pytorchcv's DenseNet-BC (L=100, k=12) is ours parameter for parameter, so it maps by order.",
+    ),
+)

@@ -281,7 +281,9 @@ register_model(
     stages=[("blocks.0.0.scales.0", 16, 1), ("blocks.0.0.scales.1", 32, 2), ("blocks.0.0.scales.2", 64, 4)],
     block="blocks.0.1",
     notes="Three scales with growth 6/12/24 per layer (paper, Appendix A); exits after layers 4, 6, …, 22, "
-    "the anytime net of the authors' released code (-nBlocks 10 -step 2 -base 4). forward returns all 10 exits.",
+    "the anytime net of the authors' released code (-nBlocks 10 -step 2 -base 4). forward returns all 10 exits. "
+    "No public trained weights load into this network: pytorchcv lists msdnet22_cifar10 without a weights file "
+    "(no checksum or release in its metainfo) and the authors' models are on Dropbox only; train it on the Train page.",
     n_blocks=10, base=4, step=2, channels=16, growth=6, gr_factor=(1, 2, 4), bn_factor=(1, 2, 4),
 )(build_msdnet)
 register_model(

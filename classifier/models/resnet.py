@@ -19,6 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import CIFAR_MEAN, CIFAR_STD, Preprocess
 
 RESNET = Family(
     name="ResNet",
@@ -306,7 +309,9 @@ for _depth, _params in _CIFAR.items():
         f"resnet{_depth}_cifar", family=RESNET, variant=f"ResNet-{_depth} (CIFAR)", input_size=(3, 32, 32),
         num_classes=10, small_input=True, paper_params=_params, params_source="He et al. 2015, Table 6",
         stages=CIFAR_STAGES, block="layer1.0", depth=_depth,
-        notes="The paper's CIFAR-10 net: 6n+2 layers, 16/32/64 filters, zero-padding (option A) shortcuts.",
+        notes="The paper's CIFAR-10 net: 6n+2 layers, 16/32/64 filters, zero-padding (option A) shortcuts. "
+        "pytorchcv's CIFAR-10 weights use 1×1 projection shortcuts (option B), so they load with "
+        "shortcut='projection'.",
     )(build_cifar_resnet)
 
 # The plain baselines of Fig. 6: same layers as ResNet-20/56, no shortcuts (the
@@ -317,3 +322,36 @@ for _depth in (20, 56):
         num_classes=10, small_input=True, stages=CIFAR_STAGES, block="layer1.0", depth=_depth, block_type=PlainBlock,
         notes="The paper's plain baseline (Fig. 6): ResNet's layers without the shortcuts; deeper plain nets train worse.",
     )(build_cifar_resnet)
+
+
+# CIFAR-10 weights (pytorchcv). The paper's nets use option A shortcuts, which stay the
+# default; these files need the option B projections, a builder option.
+register_weights(
+    WeightEntry(
+        model='resnet20_cifar', source="pytorchcv", source_model='resnet20_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
+        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.163/resnet20_cifar10-0597-9b0024ac.pth.zip",
+        checksum="sha1:9b0024ac4c2f374cde2c5052e0d0344a75871cdb", top1=94.03, metric_source="pytorchcv metainfo / README (top-1 error 5.97)",
+        license="MIT",
+        build={'shortcut': 'projection'}, convert=(by_order('resnet20_cifar', **{'shortcut': 'projection'}),),
+        notes="pytorchcv's CIFAR ResNets were trained with 1×1 projection shortcuts (the paper's option B) where a stage widens; built with shortcut='projection' they are ours parameter for parameter.",
+    ),
+    WeightEntry(
+        model='resnet56_cifar', source="pytorchcv", source_model='resnet56_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
+        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.163/resnet56_cifar10-0452-628c42a2.pth.zip",
+        checksum="sha1:628c42a26fe347b84060136212e018df2bb35e0f", top1=95.48, metric_source="pytorchcv metainfo / README (top-1 error 4.52)",
+        license="MIT",
+        build={'shortcut': 'projection'}, convert=(by_order('resnet56_cifar', **{'shortcut': 'projection'}),),
+        notes="pytorchcv's CIFAR ResNets were trained with 1×1 projection shortcuts (the paper's option B) where a stage widens; built with shortcut='projection' they are ours parameter for parameter.",
+    ),
+    WeightEntry(
+        model='resnet110_cifar', source="pytorchcv", source_model='resnet110_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
+        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.163/resnet110_cifar10-0369-4d6ca1fc.pth.zip",
+        checksum="sha1:4d6ca1fc02eaeed724f4f596011e391528536049", top1=96.31, metric_source="pytorchcv metainfo / README (top-1 error 3.69)",
+        license="MIT",
+        build={'shortcut': 'projection'}, convert=(by_order('resnet110_cifar', **{'shortcut': 'projection'}),),
+        notes="pytorchcv's CIFAR ResNets were trained with 1×1 projection shortcuts (the paper's option B) where a stage widens; built with shortcut='projection' they are ours parameter for parameter.",
+    ),
+)
