@@ -14,6 +14,9 @@ from torch import nn
 from classifier.models.preact_resnet import PreActBasicBlock, PreActResNet, preact_stages
 from classifier.models.resnet import Bottleneck, build_resnet, imagenet_stages
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import CIFAR_MEAN, CIFAR_STD, Preprocess
 
 WIDE_RESNET = Family(
     name="Wide ResNet",
@@ -61,3 +64,17 @@ for _depth, _widen, _params in ((28, 10, 36_500_000), (40, 4, 8_900_000)):
         notes="Dropout 0.3 between the two convolutions of each block, as in the paper's best CIFAR runs.",
         depth=_depth, widen=_widen,
     )(build_cifar_wrn)
+
+
+# CIFAR-10 weights (pytorchcv).
+register_weights(
+    WeightEntry(
+        model='wrn28_10_cifar', source="pytorchcv", source_model='wrn28_10_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
+        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.166/wrn28_10_cifar10-0239-fe97dcd6.pth.zip",
+        checksum="sha1:fe97dcd6d0dd8dda8e9e38e6cfa320cffb9955ce", top1=97.61, metric_source="pytorchcv metainfo / README (top-1 error 2.39)",
+        license="MIT",
+        convert=(by_order('wrn28_10_cifar'),),
+        notes="pytorchcv's WRN-28-10 is ours parameter for parameter, so it maps by order.",
+    ),
+)
