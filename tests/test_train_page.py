@@ -188,7 +188,7 @@ def test_browser_starts_a_run_and_sees_the_chart_grow(tmp_path):
                 seen.append(n)
             time.sleep(0.2)
         assert len(seen) >= 2 and seen[-1] > seen[0], f"chart point counts seen: {seen}"
-        page.get_by_text("lenet5 on Digits (bundled, 8×8 → 32×32) — finished").wait_for(timeout=120_000)
+        page.get_by_text("lenet5 on Digits (bundled, 8×8 → 32×32) — finished").wait_for(timeout=300_000)
         page.get_by_role("button", name="Prepare TorchScript").click()
         button = page.get_by_role("button", name="Download TorchScript")
         button.wait_for(timeout=120_000)
