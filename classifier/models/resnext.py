@@ -13,6 +13,9 @@ from torch import nn
 
 from classifier.models.resnet import Bottleneck, CifarResNet, build_resnet, imagenet_stages
 from classifier.registry import Family, register_model
+from classifier.weights.convert import by_order
+from classifier.weights.entries import WeightEntry, register_weights
+from classifier.weights.preprocess import CIFAR_MEAN, CIFAR_STD, Preprocess
 
 RESNEXT = Family(
     name="ResNeXt",
@@ -62,3 +65,17 @@ for _c, _params in ((8, 34_400_000), (16, 68_100_000)):
         stages=[("layer1", 256, 1), ("layer2", 512, 2), ("layer3", 1024, 4)], block="layer1.0",
         cardinality=_c,
     )(build_resnext29)
+
+
+# CIFAR-10 weights (pytorchcv).
+register_weights(
+    WeightEntry(
+        model='resnext29_16x64d_cifar', source="pytorchcv", source_model='resnext29_16x64d_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
+        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.176/resnext29_16x64d_cifar10-0241-4133d3d0.pth.zip",
+        checksum="sha1:4133d3d04f9b10b132dcb959601d36f10123f8c2", top1=97.59, metric_source="pytorchcv metainfo / README (top-1 error 2.41)",
+        license="MIT",
+        convert=(by_order('resnext29_16x64d_cifar'),),
+        notes="pytorchcv's ResNeXt-29 (16×64d) is ours parameter for parameter, so it maps by order.",
+    ),
+)
