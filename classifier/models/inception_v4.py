@@ -289,6 +289,7 @@ class InceptionV4(nn.Module):
         conv_head: nn.Module | None = None,
         dropout: float = 0.2,
         pool_window: int | None = None,
+        bottleneck: int | None = None,
     ):
         super().__init__()
         self.stem = stem
@@ -302,6 +303,13 @@ class InceptionV4(nn.Module):
         # instead of the adaptive one; the same function at 299, summed in another order.
         self.avgpool = nn.AvgPool2d(pool_window) if pool_window else nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
+        # ``bottleneck``: a bias-free Linear to that width and a BatchNorm before the
+        # classifier (FaceNet's Inception-ResNet-v1 head, which pytorchcv's weights have).
+        if bottleneck:
+            self.bottleneck = nn.Sequential(nn.Linear(num_features, bottleneck, bias=False), nn.BatchNorm1d(bottleneck, eps=1e-3))
+            num_features = bottleneck
+        else:
+            self.bottleneck = None
         self.fc = nn.Linear(num_features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -310,7 +318,10 @@ class InceptionV4(nn.Module):
         x = self.blocks_c(self.reduction_b(x))
         if self.conv_head is not None:
             x = self.conv_head(x)
-        return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
+        x = self.dropout(torch.flatten(self.avgpool(x), 1))
+        if self.bottleneck is not None:
+            x = self.bottleneck(x)
+        return self.fc(x)
 
 
 def build_inception_v4(num_classes: int, stem: nn.Module, pool_window: int | None = None) -> InceptionV4:
@@ -328,18 +339,27 @@ def build_inception_v4(num_classes: int, stem: nn.Module, pool_window: int | Non
     )
 
 
-def build_inception_resnet_v1(num_classes: int, stem: nn.Module) -> InceptionV4:
+def build_inception_resnet_v1(num_classes: int, stem: nn.Module, facenet: bool = False) -> InceptionV4:
     """Figure 15 with the v1 modules: 5 × A (256 channels), reduction A (192, 192, 256, 384),
-    10 × B (896), reduction B, 5 × C (1792). About Inception-v3's cost."""
+    10 × B (896), reduction B, 5 × C (1792). About Inception-v3's cost.
+
+    ``facenet``: FaceNet's variant instead (the layout of pytorchcv's trained weights): a
+    sixth C block, unscaled and without ReLU, a fixed 8×8 final pool and a 512-wide
+    bottleneck before the classifier. Not the paper's network."""
+    blocks_c = [resnet_block_c(1792, 192, 192) for _ in range(5)]
+    if facenet:
+        blocks_c.append(resnet_block_c(1792, 192, 192, scale=1.0, relu=False))
     return InceptionV4(
         stem,
         nn.Sequential(*(resnet_block_a(256, 32, 32) for _ in range(5))),
         ReductionA(256, 192, 192, 256, 384),
         nn.Sequential(*(resnet_block_b(896, 128, 128) for _ in range(10))),
         ResNetReductionB(896, 384, 256, 256, 256),
-        nn.Sequential(*(resnet_block_c(1792, 192, 192) for _ in range(5))),
+        nn.Sequential(*blocks_c),
         num_features=1792,
         num_classes=num_classes,
+        pool_window=8 if facenet else None,
+        bottleneck=512 if facenet else None,
     )
 
 
@@ -407,13 +427,11 @@ def inception_v4(num_classes: int, pool_window: int | None = None) -> InceptionV
         "The paper gives no parameter count and the authors released no weights; built from Figures 10-15. "
         "pytorchcv's inceptionresnetv1 is FaceNet's variant (a sixth, unscaled Inception-ResNet-C block "
         "without ReLU and a 512-wide Linear+BatchNorm bottleneck before the classifier), not Figure 15's, "
-        "so its weights cannot load here. "
-        "No public trained weights load into this network: the only ImageNet set (pytorchcv) is for "
-        "FaceNet's deeper layout, not the paper's; train it on the Train page."
+        "so its weights load only into that layout, a builder option (facenet=True); the default stays Figure 15's."
     ),
 )
-def inception_resnet_v1(num_classes: int) -> InceptionV4:
-    return build_inception_resnet_v1(num_classes, resnet_v1_stem())
+def inception_resnet_v1(num_classes: int, facenet: bool = False) -> InceptionV4:
+    return build_inception_resnet_v1(num_classes, resnet_v1_stem(), facenet)
 
 
 @register_model(
@@ -479,7 +497,7 @@ def _pytorchcv(model: str, name: str, release: str, error: str, sha1: str, top1:
         top5=round(100 - int(error) / 100, 2),
         metric_source="pytorchcv README (via research notes); top-5 from model_metainfos.csv",
         license="MIT",
-        convert=(by_order(model),),
+        convert=(by_order(model, **fields.get("build", {})),),
         **fields,
     )
 
@@ -568,6 +586,14 @@ register_weights(
             ),
         ),
         notes="Port of the authors' TF-slim checkpoint, 1000 classes; explicit renames onto the same layout.",
+    ),
+    _pytorchcv(
+        "inception_resnet_v1", "inceptionresnetv1", "v0.0.552", "0480", "f8b3e9e369ff38e28b4ae4def273ef78741e2e28", 80.37,
+        build={"facenet": True},
+        notes=(
+            "Trained by pytorchcv (Gluon, converted) on FaceNet's Inception-ResNet-v1 (a sixth unscaled C block "
+            "and a 512-wide bottleneck head), not Figure 15's net: built with facenet=True, mapped by order."
+        ),
     ),
     _pytorchcv(
         "inception_resnet_v2", "inceptionresnetv2", "v0.0.547", "0474", "19f51781f8a454803207e319289f404d50e252cb", 80.60,
