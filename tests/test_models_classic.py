@@ -190,3 +190,21 @@ def test_nin_parameters():
     # "about 0.97M" for the CIFAR-10 net: within half a unit of the last digit.
     assert_close_to_reference(NIN_CIFAR_PARAMS, 970_000, rel=5_000 / 970_000)
     assert meta_param_count("nin") == get_card("nin").paper_params == NIN_IMAGENET_PARAMS
+
+
+def test_weights_layout_options_leave_the_papers_nets_the_default():
+    """ZFNet pools before normalising (Fig. 3) and NIN's pools are the authors' Caffe ones
+    unless the layouts of pytorchcv's trained nets are asked for."""
+    from torch import nn
+
+    from classifier.models.alexnet import ZFNET_NORM_FIRST_LAYERS
+    from classifier.models.nin import PYTORCHCV_CIFAR_BLOCKS
+    from classifier.registry import create_meta_model
+
+    kinds = [type(m).__name__ for m in create_meta_model("zfnet").features[:4]]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "LocalResponseNorm"]
+    kinds = [type(m).__name__ for m in create_meta_model("zfnet", layers=ZFNET_NORM_FIRST_LAYERS).features[:4]]
+    assert kinds == ["Conv2d", "ReLU", "LocalResponseNorm", "MaxPool2d"]
+    assert create_meta_model("nin_cifar").pool1.ceil_mode and create_meta_model("nin_cifar").pool1.padding == 0
+    padded = create_meta_model("nin_cifar", blocks=PYTORCHCV_CIFAR_BLOCKS)
+    assert padded.pool1.padding == 1 and not padded.pool1.ceil_mode and isinstance(padded.pool2, nn.AvgPool2d)

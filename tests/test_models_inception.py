@@ -288,3 +288,24 @@ def test_lineage_blocks_can_be_drawn(step):
     dot = analyze(step.model).graph.subgraph_dot(step.block)
     # A block is several parallel paths: more than one conv inside it.
     assert dot.count("Conv2d") >= 4
+
+
+def test_weights_layout_options_leave_the_papers_nets_the_default():
+    """Builder options that fit trained weights (PyTorch's BN epsilon for Xception,
+    FaceNet's Inception-ResNet-v1 for pytorchcv's) change nothing unless asked for; the
+    reduction pools and Mixed_4a follow the released reference networks."""
+    from classifier.registry import create_meta_model
+
+    def eps(model):
+        return {m.eps for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+
+    assert eps(create_meta_model("xception")) == {1e-3}
+    assert eps(create_meta_model("xception", bn_eps=1e-5)) == {1e-5}
+    v1 = create_meta_model("inception_resnet_v1")
+    assert len(v1.blocks_c) == 5 and v1.bottleneck is None and isinstance(v1.avgpool, nn.AdaptiveAvgPool2d)
+    facenet = create_meta_model("inception_resnet_v1", facenet=True)
+    assert len(facenet.blocks_c) == 6 and facenet.blocks_c[5].relu is None and facenet.bottleneck is not None
+    mixed_4a = create_meta_model("inception_v4").stem.mixed_4a.branch1
+    assert [mixed_4a[i].conv.kernel_size for i in (1, 2)] == [(1, 7), (7, 1)]
+    pool = create_model("inception_v2").inception3c.branch_pool
+    assert pool(torch.zeros(1, 1, 28, 28)).shape[-1] == 14 and pool(torch.zeros(1, 1, 37, 37)).shape[-1] == 19
