@@ -201,9 +201,7 @@ for _depth, _params in {164: 1_700_000, 1001: 10_200_000}.items():
         input_size=(3, 32, 32), num_classes=10, small_input=True, paper_params=_params,
         params_source="He et al. 2016, Table 3 (weights of the convolutions and the classifier, BatchNorm aside)",
         stages=preact_stages((16, 32, 64), 4, 16, cifar_stem=True), block="layer1.0",
-        notes=f"{(_depth - 2) // 9} bottleneck blocks per stage at 32, 16 and 8 pixels."
-        + (" pytorchcv's preresnet1001_cifar10 has this layout, but its entry awaits a relative-tolerance check "
-           "(a 1001-layer net's random-init logits are too large for the absolute 1e-4 bound)." if _depth == 1001 else ""),
+        notes=f"{(_depth - 2) // 9} bottleneck blocks per stage at 32, 16 and 8 pixels.",
         block_type=PreActBottleneck, layers=((_depth - 2) // 9,) * 3, widths=(16, 32, 64), stem_width=16,
         cifar_stem=True,
     )(build_preact_resnet)
@@ -236,13 +234,10 @@ for _model, (_name, _release, _fe, _sha1, _err1, _err5) in _IMAGENET_WEIGHTS.ite
                "the \"b\" net strides the 3×3 as ours." if _name == "preresnet50b" else ""),
         ),
     )
-# CIFAR-10 (top-1 errors from pytorchcv's metainfo / README). pytorchcv's
-# preresnet1001_cifar10 (v0.0.209, 1001-0265-9fedfe5f, sha1 9fedfe5fd643e7355f1062a6db68da310c8962be)
-# maps by order as well, but is not offered yet: the acceptance test's absolute bound
-# (1e-4) cannot hold at the ~1e3 logit scale of a random 1001-layer net (measured 3.7e-4,
-# a relative 3e-7).
+# CIFAR-10 (top-1 errors from pytorchcv's metainfo / README).
 for _model, (_name, _release, _fe, _sha1) in {
     "preact_resnet164_cifar": ("preresnet164bn_cifar10", "v0.0.196", "0364", "429012d412e82df7961fa071f97c938530e1b005"),
+    "preact_resnet1001_cifar": ("preresnet1001_cifar10", "v0.0.209", "0265", "9fedfe5fd643e7355f1062a6db68da310c8962be"),
 }.items():
     register_weights(
         WeightEntry(
