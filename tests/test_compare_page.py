@@ -101,7 +101,9 @@ def test_a_runs_checkpoints_as_weights_for_cka_and_feature_evolution(tmp_path):
     run = make_run(tmp_path / "runs")
     at = open_compare(CNN, VIT)
     weights = at.selectbox(key=f"compare_weights_0_{CNN}")
-    assert weights.options == ["Training run", "Random"] and weights.value == "random"  # no ImageNet weights for a CIFAR net
+    # its CIFAR-10 entry first (not cached, so not chosen), then the run and random weights
+    assert weights.options[1:] == ["Training run", "Random"] and weights.value == "random"
+    assert weights.options[0].startswith("CIFAR-10 · pytorchcv resnet20_cifar10")
     weights.set_value("run").run()
     check(at)
     assert at.selectbox(key=f"compare_ckpt_0_{CNN}").value == "demo · epoch 3 (best.pt)"

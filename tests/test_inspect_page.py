@@ -159,7 +159,7 @@ def test_training_run_checkpoint_is_offered(tmp_path):
     at = open_inspect(inspect_checkpoint=str(path))
     assert at.selectbox(key="inspect_model").value == "resnet20_cifar"
     weights = at.selectbox(key="inspect_weights_resnet20_cifar")
-    assert weights.value == "run" and "Training run (run-7)" in weights.options[0]
+    assert weights.value == "run" and "Training run (run-7)" in weights.options
     assert not at.warning and any("epoch 4" in c.value for c in at.caption)
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert {y.rsplit(" (", 1)[0] for y in bars["y"]} == {"circle", "square"}
