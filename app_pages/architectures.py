@@ -83,8 +83,12 @@ table_tab, graph_tab, rf_tab, block_tab, zoo_tab, *extra_tabs = st.tabs(
 extra = dict(zip(extras, extra_tabs))
 
 with table_tab:
-    # one type per column (pyarrow refuses a column mixing numbers and (H, W) lists)
-    rows = pd.DataFrame([{**r.to_dict(), "rf": rf_text(r.rf), "stride": rf_text(r.stride)} for r in a.rows])
+    # one type per column (pyarrow refuses a column mixing numbers and (H, W) lists); a row
+    # without a placed field (a parameter, a reshape) shows a dash, not "None"
+    rows = pd.DataFrame([
+        {**r.to_dict(), **{k: "–" if v is None else rf_text(v) for k, v in (("rf", r.rf), ("stride", r.stride))}}
+        for r in a.rows
+    ])
     st.dataframe(rows, hide_index=True, width="stretch", height=420)
     st.caption(f"{len(rows)} layers · totals: {a.params:,} parameters, {a.macs:,} MACs")
 
