@@ -326,32 +326,22 @@ for _depth in (20, 56):
 
 # CIFAR-10 weights (pytorchcv). The paper's nets use option A shortcuts, which stay the
 # default; these files need the option B projections, a builder option.
-register_weights(
-    WeightEntry(
-        model='resnet20_cifar', source="pytorchcv", source_model='resnet20_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
-        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
-        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.163/resnet20_cifar10-0597-9b0024ac.pth.zip",
-        checksum="sha1:9b0024ac4c2f374cde2c5052e0d0344a75871cdb", top1=94.03, metric_source="pytorchcv metainfo / README (top-1 error 5.97)",
-        license="MIT",
-        build={'shortcut': 'projection'}, convert=(by_order('resnet20_cifar', **{'shortcut': 'projection'}),),
-        notes="pytorchcv's CIFAR ResNets were trained with 1×1 projection shortcuts (the paper's option B) where a stage widens; built with shortcut='projection' they are ours parameter for parameter.",
-    ),
-    WeightEntry(
-        model='resnet56_cifar', source="pytorchcv", source_model='resnet56_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
-        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
-        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.163/resnet56_cifar10-0452-628c42a2.pth.zip",
-        checksum="sha1:628c42a26fe347b84060136212e018df2bb35e0f", top1=95.48, metric_source="pytorchcv metainfo / README (top-1 error 4.52)",
-        license="MIT",
-        build={'shortcut': 'projection'}, convert=(by_order('resnet56_cifar', **{'shortcut': 'projection'}),),
-        notes="pytorchcv's CIFAR ResNets were trained with 1×1 projection shortcuts (the paper's option B) where a stage widens; built with shortcut='projection' they are ours parameter for parameter.",
-    ),
-    WeightEntry(
-        model='resnet110_cifar', source="pytorchcv", source_model='resnet110_cifar10', tag="cifar10", dataset="CIFAR-10", num_classes=10,
-        preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
-        url="https://github.com/osmr/imgclsmob/releases/download/v0.0.163/resnet110_cifar10-0369-4d6ca1fc.pth.zip",
-        checksum="sha1:4d6ca1fc02eaeed724f4f596011e391528536049", top1=96.31, metric_source="pytorchcv metainfo / README (top-1 error 3.69)",
-        license="MIT",
-        build={'shortcut': 'projection'}, convert=(by_order('resnet110_cifar', **{'shortcut': 'projection'}),),
-        notes="pytorchcv's CIFAR ResNets were trained with 1×1 projection shortcuts (the paper's option B) where a stage widens; built with shortcut='projection' they are ours parameter for parameter.",
-    ),
-)
+_PYTORCHCV_CIFAR = {  # depth: (file error = top-1 error in hundredths of a percent, sha1)
+    20: ("0597", "9b0024ac4c2f374cde2c5052e0d0344a75871cdb"),
+    56: ("0452", "628c42a26fe347b84060136212e018df2bb35e0f"),
+    110: ("0369", "4d6ca1fc02eaeed724f4f596011e391528536049"),
+}
+for _depth, (_error, _sha1) in _PYTORCHCV_CIFAR.items():
+    register_weights(
+        WeightEntry(
+            model=f"resnet{_depth}_cifar", source="pytorchcv", source_model=f"resnet{_depth}_cifar10", tag="cifar10",
+            dataset="CIFAR-10", num_classes=10, preprocess=Preprocess((32, 32), 32, CIFAR_MEAN, CIFAR_STD),
+            url="https://github.com/osmr/imgclsmob/releases/download/v0.0.163/"
+            f"resnet{_depth}_cifar10-{_error}-{_sha1[:8]}.pth.zip",
+            checksum=f"sha1:{_sha1}", top1=round(100 - int(_error) / 100, 2),
+            metric_source=f"pytorchcv metainfo / README (top-1 error {int(_error) / 100})", license="MIT",
+            build={"shortcut": "projection"}, convert=(by_order(f"resnet{_depth}_cifar", shortcut="projection"),),
+            notes="pytorchcv's CIFAR ResNets were trained with 1×1 projection shortcuts (the paper's option B) where "
+            "a stage widens; built with shortcut='projection' they are ours parameter for parameter.",
+        ),
+    )
