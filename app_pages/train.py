@@ -27,7 +27,8 @@ FORMAT_NAMES = {"torchscript": "TorchScript", "onnx": "ONNX"}
 st.title("Train")
 st.caption(
     "Train any 32×32 variant on the bundled digits (no download), MNIST, Fashion-MNIST, CIFAR or your own "
-    "images. Runs keep going when you leave the page; come back to watch them."
+    "images, or fine-tune a net's trained weights on your own images (Start from). Runs keep going when you "
+    "leave the page; come back to watch them."
 )
 
 
