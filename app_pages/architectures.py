@@ -12,7 +12,7 @@ from classifier.analysis.scaling import efficientnet_at_phi
 from classifier.analysis.zoo import zoo_overview
 from classifier.lineage import INCEPTION_LINEAGE
 from classifier.models.nas_cells import GENOTYPES, cell_dot
-from classifier.explorer_format import human_count, rf_text
+from classifier.explorer_format import human_count, layer_table, rf_text
 from classifier.weights import weights_summary
 
 st.title("Architectures")
@@ -83,14 +83,12 @@ table_tab, graph_tab, rf_tab, block_tab, zoo_tab, *extra_tabs = st.tabs(
 extra = dict(zip(extras, extra_tabs))
 
 with table_tab:
-    # one type per column (pyarrow refuses a column mixing numbers and (H, W) lists); a row
-    # without a placed field (a parameter, a reshape) shows a dash, not "None"
-    rows = pd.DataFrame([
-        {**r.to_dict(), **{k: "–" if v is None else rf_text(v) for k, v in (("rf", r.rf), ("stride", r.stride))}}
-        for r in a.rows
-    ])
-    st.dataframe(rows, hide_index=True, width="stretch", height=420)
-    st.caption(f"{len(rows)} layers · totals: {a.params:,} parameters, {a.macs:,} MACs")
+    functional = st.toggle("Show functional operations", key="arch_functional",
+                           help="also list function and method calls (add, view, flatten, …) between the modules")
+    rows = pd.DataFrame(layer_table(a.rows, functional=functional))
+    counts = st.column_config.NumberColumn(format="localized")
+    st.dataframe(rows, hide_index=True, width="stretch", height=420, column_config={"params": counts, "MACs": counts})
+    st.caption(f"{len(rows)} rows · totals: {a.params:,} parameters, {a.macs:,} MACs")
 
 with graph_tab:
     depth = st.slider("Module depth", 1, a.graph.max_depth, min(2, a.graph.max_depth), key=f"graph_depth_{name}",

@@ -25,3 +25,27 @@ def rf_text(value) -> str:
         return "global"
     value = _one(value)
     return "×".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def layer_table(rows, functional: bool = False) -> list[dict]:
+    """The Architectures page's layer table: one dict per row, one type per column.
+
+    Function and method calls (``act1.mul``, ``s2.view``) are left out unless
+    ``functional``: they repeat what the modules around them say and triple the length
+    of a small net's table. Shapes read ``64×56×56`` (no batch axis); a row without a placed field (a
+    parameter, a flattened vector) shows a dash, never "None"."""
+    table = []
+    for r in rows:
+        if r.functional and not functional:
+            continue
+        shape = "×".join(map(str, r.output_shape)) if r.output_shape else "–"
+        table.append({
+            "name": r.name, "type": r.type, "output": shape, "params": r.params, "MACs": r.macs,
+            "rf (px)": "–" if r.rf is None else rf_text(r.rf),
+            "stride": "–" if r.stride is None else rf_text(r.stride),
+            "note": r.note or "",
+        })
+    if not any(row["note"] for row in table):  # a column only where the analysis admits a gap
+        for row in table:
+            del row["note"]
+    return table

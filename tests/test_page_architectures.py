@@ -40,7 +40,7 @@ def test_card_figures_table_and_graph(name, params, rf):
         m = next(m for m in at.metric if m.label == "Receptive field")
         assert (m.value, m.delta) == rf
     table = at.dataframe[0].value
-    assert {"name", "type", "output_shape", "params", "macs"} <= set(table.columns)
+    assert {"name", "type", "output", "params", "MACs"} <= set(table.columns)
     assert table["params"].sum() > 0
     assert at.get("graphviz_chart"), "the layer graph is missing"
 
@@ -104,9 +104,28 @@ def test_layer_table_columns_have_one_type_each():
     text like every other row, so pyarrow never meets a column mixing lists and numbers."""
     at = choose(open_app(), "inception_v3")
     table = at.dataframe[0].value
-    for column in ("rf", "stride"):
+    for column in ("rf (px)", "stride"):
         assert {type(v) for v in table[column]} == {str}, column
-    assert "None" not in set(table["rf"]) and any("×" in v for v in table["rf"])
+    assert "None" not in set(table["rf (px)"]) and any("×" in v for v in table["rf (px)"])
+
+
+def test_layer_table_lists_modules_and_hides_functional_nodes_behind_a_toggle():
+    """LeNet-5's fx graph has 43 nodes worth a row; the scaled-tanh and trainable-pool
+    modules add mul/view/add calls that repeat what their modules say. The table opens
+    on the modules and parameters, with counts formatted with thousands separators."""
+    import json
+
+    at = choose(open_app(), "lenet5")
+    table = at.dataframe[0].value
+    assert "c1" in set(table["name"]) and "act1.mul" not in set(table["name"])
+    assert not any(name.endswith((".view", ".mul", ".add")) for name in table["name"])
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["params"]["type_config"]["format"] == "localized"
+    assert config["MACs"]["type_config"]["format"] == "localized"
+    at.toggle(key="arch_functional").set_value(True).run()
+    full = at.dataframe[0].value
+    assert {"act1.mul", "s2.view"} <= set(full["name"]) and len(full) > len(table)
 
 
 @pytest.mark.parametrize("family", ["MobileNet v1", "MobileNet v2", "NIN", "SqueezeNet"])

@@ -22,7 +22,10 @@ from classifier.analysis.trace import NodeRecord, Trace, meta_copy, trace_shapes
 class LayerRow:
     """One row of the summary table. ``rf``, ``stride`` and ``start`` (the centre of the
     first unit's field, in input pixels) are one number where H and W agree, an (H, W)
-    pair where they do not, and None where the output is not a spatial map."""
+    pair where they do not, and None where the output is not a spatial map.
+    ``functional`` marks a function or method call (``relu``, ``view``, ``add``) rather
+    than a module or parameter: the app hides those rows unless asked, as they mostly
+    repeat what the modules around them say."""
 
     name: str
     type: str
@@ -32,6 +35,7 @@ class LayerRow:
     rf: int | float | tuple | None
     stride: int | float | tuple | None
     start: int | float | tuple | None
+    functional: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -203,6 +207,7 @@ def summarize(model: nn.Module, input_size: tuple[int, int, int], name: str | No
         row = LayerRow(
             _row_name(r, counts), r.type, r.shape, owned.get(r.name, 0), r.macs,
             f.rf if f else None, f.stride if f else None, f.start if f else None,
+            functional=r.op in ("call_function", "call_method"),
         )
         rows.append(row)
         if f is not None and not f.pooled:
