@@ -19,6 +19,7 @@ st.set_page_config(page_title="Classifier Explorer", page_icon=str(ICON), layout
 PAGES = [
     st.Page("app_pages/architectures.py", title="Architectures", icon=":material/account_tree:", default=True),
     st.Page("app_pages/inspect.py", title="Inspect", icon=":material/biotech:"),
+    st.Page("app_pages/units.py", title="Units", icon=":material/grid_view:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),

@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "classifier.explain.cli": ("predict", "explain"),
     "classifier.weights.cli": ("weights",),
     "classifier.evaluate.cli": ("evaluate",),
+    "classifier.explain.units_cli": ("units",),
 }
 LIGHT_COMMANDS = ("list", "summary")
 

@@ -102,8 +102,9 @@ def cifar_set(name: str) -> ExampleSet:
     title = get_info(name).title
     if not is_downloaded(name):
         raise ValueError(
-            f"{title} is not in the data cache ({data_dir()}); download it once with "
-            f"`python -m classifier train --dataset {name} --epochs 1` or from the Train page."
+            f"{title} is not in the data cache ({data_dir()}); it downloads once with "
+            f"`python -m classifier evaluate --model resnet20_cifar --weights random --data {name} --limit 1` "
+            "or on the Evaluate page."
         )
     _, test, _ = public.PUBLIC[name].read(data_dir())
     images = test.images.permute(0, 2, 3, 1).numpy()

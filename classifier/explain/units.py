@@ -156,6 +156,23 @@ def search(
     return best
 
 
+def cached_examples(
+    loaded: LoadedModel, weights: str, layer: LayerInfo, images: ExampleSet, k: int = 9,
+    root: str | os.PathLike | None = None,
+) -> Examples | None:
+    """The stored result for this (model, weights, layer, set, k), or None; a damaged
+    file counts as none (it is searched again and rewritten)."""
+    key = result_key(loaded.name, weights, layer.name, images.fingerprint, k, loaded.preprocess)
+    stored = cache_dir(root) / key / "examples.pt"
+    if not stored.is_file():
+        return None
+    try:
+        saved = torch.load(stored, weights_only=True)
+        return Examples(layer, saved["values"], saved["images"], saved["positions"], int(saved["count"]), key, True)
+    except (OSError, RuntimeError, KeyError, ValueError, EOFError):
+        return None
+
+
 def dataset_examples(
     loaded: LoadedModel, weights: str, layer: LayerInfo, images: ExampleSet, k: int = 9,
     progress: Progress | None = None, root: str | os.PathLike | None = None,
@@ -163,20 +180,16 @@ def dataset_examples(
     """The ``k`` strongest units of every channel of ``layer`` over ``images``, read from
     the cache when this (model, weights, layer, set, k) was searched before. ``weights``
     is :func:`weights_key` of the loaded weights."""
+    found = cached_examples(loaded, weights, layer, images, k, root)
+    if found is not None:
+        return found
     key = result_key(loaded.name, weights, layer.name, images.fingerprint, k, loaded.preprocess)
     folder = cache_dir(root) / key
-    stored = folder / "examples.pt"
-    if stored.is_file():
-        try:
-            saved = torch.load(stored, weights_only=True)
-            return Examples(layer, saved["values"], saved["images"], saved["positions"], int(saved["count"]), key, True)
-        except (OSError, RuntimeError, KeyError, ValueError):
-            pass  # a damaged file is searched again and rewritten
     values, index, positions = search(loaded.model, layer, images, loaded.preprocess, k, progress)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".examples-{os.getpid()}.pt"
     torch.save({"values": values, "images": index, "positions": positions, "count": len(images)}, tmp)
-    os.replace(tmp, stored)  # a reader never sees half a file
+    os.replace(tmp, folder / "examples.pt")  # a reader never sees half a file
     (folder / "meta.json").write_text(json.dumps(
         {"model": loaded.name, "weights": weights, "layer": layer.name, "set": images.description,
          "fingerprint": images.fingerprint, "images": len(images), "k": k}, indent=2))
