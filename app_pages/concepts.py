@@ -262,5 +262,5 @@ else:
         cols = st.columns(2)
         cols[0].graphviz_chart(cell_dot(best.genotype, "normal"))
         cols[1].graphviz_chart(cell_dot(best.genotype, "reduce"))
-        st.dataframe(pd.DataFrame([{"candidate": c.id, "parent": c.parent, "mutation": c.mutation, "accuracy": c.accuracy} for c in history]),
+        st.dataframe(pd.DataFrame([{"candidate": c.id, "parent": "–" if c.parent is None else c.parent, "mutation": c.mutation, "accuracy": c.accuracy} for c in history]),
                      hide_index=True, width="stretch")

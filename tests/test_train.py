@@ -321,3 +321,15 @@ def test_keep_epochs_saves_every_epoch_for_feature_evolution(tmp_path):
     assert sorted(p.name for p in run.epochs_dir.iterdir()) == ["epoch-001.pt", "epoch-002.pt"]
     assert [(e.epoch, e.kind) for e in saved_epochs(run)] == [(1, "epoch"), (2, "epoch")]
     assert "--keep-epochs" in cfg.to_args()
+
+
+def test_runs_table_row_of_a_run_stopped_before_its_first_evaluation(tmp_path):
+    """A run stopped in its first epoch has no best top-1 yet: the table shows a dash."""
+    from classifier.train.report import run_row
+
+    run = RunDir(tmp_path, "early-stop")
+    run.write_config(TrainConfig(model="lenet5", epochs=2))
+    run.write_status("stopped", epoch=0.3)
+    row = run_row(run)
+    assert row["best top-1 (%)"] == "–" and row["state"] == "stopped"
+    assert "None" not in map(str, row.values())

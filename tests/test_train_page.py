@@ -67,7 +67,7 @@ def test_finished_run_shows_table_curves_confusion_and_exports(finished_runs, mo
     best = run.read_status()["best_top1"]
     table = at.dataframe[0].value
     row = table[table["run"] == "lenet-finished"].iloc[0]
-    assert row["state"] == "finished" and row["best top-1 (%)"] == round(100 * best, 2)
+    assert row["state"] == "finished" and row["best top-1 (%)"] == f"{100 * best:.2f}"
     figs = figures(at)
     assert {"Loss", "Top-1 accuracy", "Learning rate", "Images per second"} <= figs.keys()
     steps = [r for r in run.read_metrics() if r["kind"] == "train"]

@@ -33,7 +33,7 @@ def run_row(run: RunDir) -> dict:
         "dataset": config.dataset,
         "state": status.get("state", "unknown"),
         "epoch": f"{status.get('epoch', 0):.1f} / {config.epochs}",
-        "best top-1 (%)": None if best is None else round(100 * best, 2),
+        "best top-1 (%)": "–" if best is None else f"{100 * best:.2f}",  # a stopped run may have none yet
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(status["started"])) if status.get("started") else "",
     }
 
