@@ -2,19 +2,17 @@
 excite it most, cut to the unit's receptive field beside its deconvnet projection
 (ZFNet's Figure 2). Widgets and calls into classifier.explain.units only."""
 
-import hashlib
-import tempfile
-from pathlib import Path
+import zipfile
 
 import streamlit as st
 
 from app_pages import page_helpers
 
 from classifier import get_card, list_models
-from classifier.data.folder import UnsafeArchive, extract_upload
+from classifier.data.folder import UnsafeArchive
 from classifier.explain import default_layer, explainable_layers
-from classifier.explain.unit_sets import NAMED_SETS, example_set
-from classifier.explain.units import cached_examples, channel_png, dataset_examples, weights_key
+from classifier.explain.unit_sets import NAMED_SETS, example_set, unzipped
+from classifier.explain.units import cache_dir, cached_examples, channel_png, dataset_examples, weights_key
 from classifier.train import runs_root
 from classifier.weights import WeightsError, load_weights
 
@@ -89,10 +87,9 @@ elif data_kind == "zip":
     upload = d2.file_uploader("Zip of a folder of images", type=["zip"], key="units_zip")
     data = None
     if upload is not None:
-        root = Path(tempfile.gettempdir()) / "classifier-units" / hashlib.sha256(upload.getvalue()).hexdigest()[:16]
         try:
-            data = str(next(root.glob("uploads/*"), None) or extract_upload(upload, upload.name, root))
-        except (UnsafeArchive, OSError, ValueError) as exc:
+            data = str(unzipped(upload.getvalue(), upload.name, cache_dir() / "zips"))
+        except (UnsafeArchive, OSError, ValueError, zipfile.BadZipFile) as exc:
             st.error(f"The zip cannot be used: {exc}")
 if not data:
     st.info("Give a folder of images, or upload a zip of one.")

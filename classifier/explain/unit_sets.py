@@ -12,13 +12,14 @@ so adding, removing or editing one image invalidates a cached result.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from classifier.data.folder import IMAGE_SUFFIXES, _images_in, find_root
+from classifier.data.folder import IMAGE_SUFFIXES, _images_in, extract_upload, find_root
 from classifier.images import decode_image, sample_images
 
 NAMED_SETS = {
@@ -123,6 +124,15 @@ def folder_set(path: str | Path) -> ExampleSet:
         raise ValueError(f"{root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return ExampleSet(f"{len(files)} images under {root}", files, [f.relative_to(root).as_posix() for f in files],
                       _files_digest(root, files))
+
+
+def unzipped(data: bytes, filename: str, root: str | Path) -> Path:
+    """A zip of images extracted safely (see ``data.folder.extract_zip``) under ``root``,
+    once per content: the same bytes reuse the same folder, whose unchanged files keep the
+    set's fingerprint, so a re-uploaded zip finds its cached results."""
+    target = Path(root) / hashlib.sha256(data).hexdigest()[:16]
+    done = next(target.glob("uploads/*"), None)
+    return done if done is not None else extract_upload(io.BytesIO(data), filename, target)
 
 
 def example_set(data: str | Path) -> ExampleSet:

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import zipfile
 from pathlib import Path
 
 from classifier.explain.cli import add_model_and_weights, load_from_args, positive
 
 
 def _example_set(data: str, limit: int | None):
-    from classifier.data.folder import UnsafeArchive, extract_upload
-    from classifier.explain.unit_sets import example_set
+    from classifier.data.folder import UnsafeArchive
+    from classifier.explain.unit_sets import example_set, unzipped
     from classifier.explain.units import cache_dir
 
     path = Path(data)
     if path.suffix.lower() == ".zip" and path.is_file():
         try:
-            with path.open("rb") as f:
-                data = str(extract_upload(f, path.name, cache_dir()))
-        except (UnsafeArchive, OSError) as exc:
+            data = str(unzipped(path.read_bytes(), path.name, cache_dir() / "zips"))
+        except (UnsafeArchive, OSError, zipfile.BadZipFile) as exc:
             raise ValueError(f"the zip {path.name} cannot be used: {exc}") from None
     return example_set(data).limited(limit)
 
