@@ -3,7 +3,13 @@
 At depth 1 each top-level child of the model (``layer1``, ``features``) is one box; at
 depth 2 each of their children (``layer1.0``) is; at :attr:`LayerGraph.max_depth` every
 traced node is its own box. Edges between boxes are kept, so a residual block folded
-into one box still shows where its shortcut comes from and goes to.
+into one box still shows where its shortcut comes from and goes to, and each edge can
+carry the shape of the tensor it moves.
+
+A deep net at block depth is a long column of identical boxes (ResNet-152 has 36
+bottlenecks in stage 3), so runs of sibling blocks of one class and one output shape can
+fold further into one box, "Bottleneck ×6": a stage's first block counts with the rest
+(its input is wider, its output is the stage's), and a fold can be opened again by key.
 """
 
 from __future__ import annotations
@@ -56,31 +62,54 @@ class GraphNode:
     kind: str
     members: tuple[str, ...]  # fx node names inside this box
     module: str | None = None  # the module path the box stands for; None for ops, input, output
+    count: int = 1  # sibling blocks folded into this box ("Bottleneck ×6"); 1 for any other box
+
+    @property
+    def title(self) -> str:
+        """The first line of the box: "Bottleneck ×6" for a fold, else the label."""
+        return f"{self.type} ×{self.count}" if self.count > 1 else self.label
+
+
+@dataclass(frozen=True)
+class GraphView:
+    """The boxes and edges of one folded view. ``shapes`` gives each edge the shape of
+    the tensor(s) it carries; ``folds`` maps each fold's key to the block boxes it hides."""
+
+    nodes: list[GraphNode]
+    edges: list[tuple[str, str]]
+    shapes: dict[tuple[str, str], str]
+    folds: dict[str, tuple[str, ...]]
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _dot(nodes: list[GraphNode], edges: list[tuple[str, str]], dashed: frozenset[str] = frozenset()) -> str:
+def _dot(nodes: list[GraphNode], edges: list[tuple[str, str]], dashed: frozenset[str] = frozenset(),
+         shapes: dict[tuple[str, str], str] | None = None) -> str:
     lines = [
         "digraph {",
         '  graph [rankdir=TB, nodesep=0.25, ranksep=0.3];',
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, margin="0.1,0.04"];',
-        '  edge [arrowsize=0.6, color="#555555"];',
+        '  edge [arrowsize=0.6, color="#555555", fontname="Helvetica", fontsize=8, fontcolor="#666666"];',
     ]
     for n in nodes:
-        text = "\\n".join(_quote(part)[1:-1] for part in (n.label, n.type, format_shape(n.shape)) if part)
+        parts = (n.title, n.label, format_shape(n.shape)) if n.count > 1 else (n.label, n.type, format_shape(n.shape))
+        text = "\\n".join(_quote(part)[1:-1] for part in parts if part)
         attrs = [f'label="{text}"', f'fillcolor="{_FILL[n.kind]}"']
         if n.kind == "io":
             attrs.append("shape=ellipse")
         if n.kind == "group":
             attrs.append("penwidth=1.5")
+        if n.count > 1:
+            attrs.append("peripheries=2")  # a stack of blocks drawn as one
         if n.key in dashed:
             attrs.append('style="rounded,dashed"')
         lines.append(f"  {_quote(n.key)} [{', '.join(attrs)}];")
     for a, b in edges:
-        lines.append(f"  {_quote(a)} -> {_quote(b)};")
+        shape = (shapes or {}).get((a, b))
+        label = f" [label={_quote(' ' + shape)}]" if shape else ""
+        lines.append(f"  {_quote(a)} -> {_quote(b)}{label};")
     lines.append("}")
     return "\n".join(lines)
 
@@ -111,17 +140,16 @@ class LayerGraph:
         shown_type = "" if rec.type in (label, "input", "output") or label.startswith(rec.type) else rec.type
         return GraphNode(rec.name, label, shown_type, rec.shape, kind, (rec.name,), module)
 
-    def collapse(self, depth: int) -> tuple[list[GraphNode], list[tuple[str, str]]]:
+    def view(self, depth: int, fold: bool = False, unfold: tuple[str, ...] | frozenset[str] = ()) -> GraphView:
         """Boxes and edges with every submodule deeper than ``depth`` folded into its
-        ancestor at ``depth``; nodes in execution order of their first member."""
+        ancestor at ``depth``; nodes in execution order of their first member. With
+        ``fold``, runs of sibling blocks that share a class and an output shape become
+        one box each, except the folds whose keys are in ``unfold``."""
         depth = max(1, min(depth, self.max_depth))
         key_of = {r.name: self._key(r, depth) for r in self.records}
         members: dict[str, list[NodeRecord]] = {}
         for r in self.records:
             members.setdefault(key_of[r.name], []).append(r)
-        edges = list(dict.fromkeys(
-            (key_of[i], key_of[r.name]) for r in self.records for i in r.inputs if key_of[i] != key_of[r.name]
-        ))
         nodes = []
         for key, recs in members.items():
             if len(recs) == 1 and recs[0].name == key:
@@ -131,12 +159,32 @@ class LayerGraph:
             outs = [r for r in recs if any(key_of[c.name] != key for c in self._consumers.get(r.name, ()))]
             last = (outs or recs)[-1]
             nodes.append(GraphNode(key, key, self._types.get(key, ""), last.shape, "group", tuple(r.name for r in recs), key))
-        return nodes, edges
+        folds: dict[str, tuple[str, ...]] = {}
+        if fold:
+            nodes, folds = _fold_runs(nodes, frozenset(unfold))
+            box_of = {k: f for f, ks in folds.items() for k in ks}
+            key_of = {name: box_of.get(k, k) for name, k in key_of.items()}
+        shapes: dict[tuple[str, str], list[str]] = {}
+        for r in self.records:
+            for i in r.inputs:
+                edge = (key_of[i], key_of[r.name])
+                if edge[0] != edge[1]:
+                    found = shapes.setdefault(edge, [])
+                    text = format_shape(self._by_name[i].shape)
+                    if text and text not in found:
+                        found.append(text)
+        return GraphView(nodes, list(shapes), {e: ", ".join(v) for e, v in shapes.items() if v}, folds)
 
-    def to_dot(self, depth: int) -> str:
-        """Graphviz DOT of the graph folded at ``depth`` (1 … :attr:`max_depth`)."""
-        nodes, edges = self.collapse(depth)
-        return _dot(nodes, edges)
+    def collapse(self, depth: int) -> tuple[list[GraphNode], list[tuple[str, str]]]:
+        """Boxes and edges of :meth:`view` at ``depth``, nothing folded further."""
+        v = self.view(depth)
+        return v.nodes, v.edges
+
+    def to_dot(self, depth: int, fold: bool = False, unfold: tuple[str, ...] | frozenset[str] = ()) -> str:
+        """Graphviz DOT of the graph folded at ``depth`` (1 … :attr:`max_depth`), each
+        edge labelled with the shape it carries; ``fold`` and ``unfold`` as in :meth:`view`."""
+        v = self.view(depth, fold, unfold)
+        return _dot(v.nodes, v.edges, shapes=v.shapes)
 
     def submodules(self) -> list[str]:
         """Every module that holds traced nodes of its own (a block, a stage; not a
@@ -175,4 +223,34 @@ class LayerGraph:
         if exits:
             nodes.append(GraphNode("out", "output", "", self._by_name[exits[-1]].shape, "io", ()))
             edges.extend((e, "out") for e in exits)
-        return _dot([*entries.values(), *nodes], list(dict.fromkeys(edges)), frozenset(entries))
+        edges = list(dict.fromkeys(edges))
+        source = {e.key: e.members[0] for e in entries.values()}
+        shapes = {(a, b): format_shape(self._by_name[source.get(a, a)].shape) for a, b in edges}
+        return _dot([*entries.values(), *nodes], edges, frozenset(entries), {e: t for e, t in shapes.items() if t})
+
+
+def _fold_runs(nodes: list[GraphNode], unfold: frozenset[str]) -> tuple[list[GraphNode], dict[str, tuple[str, ...]]]:
+    """Replace each run of two or more consecutive block boxes with one parent, one class
+    and one output shape by a single box; a run whose key is in ``unfold`` stays open.
+    The key, "layer3.0…layer3.5", names the first and last block."""
+    def signature(n: GraphNode):
+        return (n.key.rpartition(".")[0], n.type, n.shape) if n.kind == "group" else None
+
+    runs: list[list[GraphNode]] = []
+    for n in nodes:
+        if runs and signature(n) is not None and signature(n) == signature(runs[-1][0]):
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    out: list[GraphNode] = []
+    folds: dict[str, tuple[str, ...]] = {}
+    for run in runs:
+        key = f"{run[0].key}…{run[-1].key}"
+        if len(run) < 2 or key in unfold:
+            out.extend(run)
+            continue
+        folds[key] = tuple(n.key for n in run)
+        members = tuple(m for n in run for m in n.members)
+        out.append(GraphNode(key, f"{run[0].key} … {run[-1].key}", run[0].type, run[-1].shape, "group", members,
+                             run[0].module, count=len(run)))
+    return out, folds
