@@ -6,6 +6,12 @@ training the least important input channels of each group are pruned in C stages
 mask on a dense convolution); afterwards the network is converted into an efficient one
 where each such layer is an index selection followed by an ordinary group convolution.
 Growth rates double from stage to stage, since deep layers rely more on fresh features.
+
+Trained by :mod:`classifier.train.engine`, a CondenseNet drives its own condensation
+through the engine's model hooks (``training_progress``, ``regularization_loss``,
+``training_status``, ``inference_form``): the pruning stages run at the fractions of
+training the authors' code uses, the group lasso joins the loss with their weight, and
+the run's best.pt holds the converted, efficient network.
 """
 
 from __future__ import annotations
@@ -41,6 +47,12 @@ CONDENSENET = Family(
         "Dense connections also run across blocks (average pooling keeps every feature map).",
     ),
 )
+
+
+# The group-lasso weight λ. The paper (Sec. 3.1, "Group Lasso") adds the term without a
+# value; the authors' script.sh trains ImageNet CondenseNets with `--group-lasso 0.00001`
+# (main.py's --group-lasso-lambda, github.com/ShichenLiu/CondenseNet, commit 833a91d).
+LASSO_WEIGHT = 1e-5
 
 
 def condensation_stage(progress: float, condense_factor: int) -> int:
@@ -102,6 +114,10 @@ class LearnedGroupConv(nn.Module):
         adds to the loss so whole columns shrink before they are pruned. Zero once condensed."""
         if int(self.stage) >= self.condense_factor - 1:
             return self.weight.new_zeros(())
+        return self.group_lasso()
+
+    def group_lasso(self) -> torch.Tensor:
+        """The lasso term without the check of the stage (which waits for the device)."""
         w = (self.weight * self.mask).squeeze(-1).squeeze(-1).pow(2)
         per_group = w.unflatten(0, (-1, self.groups)).sum(0)  # rows o = k·G + g → sum over k
         return per_group.clamp(min=1e-6).sqrt().sum()
@@ -173,12 +189,13 @@ class CondenseNet(nn.Module):
 
     Training: call :meth:`condense_step` with the fraction of training done (every epoch
     is enough) and add ``λ·lasso_loss()`` to the loss if you like; then
-    :func:`convert_to_efficient` gives the inference network.
+    :func:`convert_to_efficient` gives the inference network. The training engine does
+    all of this through the hooks at the end of the class.
 
     ``converted=True`` builds that inference network directly, as the authors'
-    ``convert_model`` leaves it (condensed 1×1 convs and a classifier reading
-    ``classifier_keep`` of the pooled features), with placeholder indices for a trained
-    state dict (its ``index`` buffers) to fill in.
+    ``convert_model`` leaves it (condensed 1×1 convs and, for ``classifier_keep`` < 1, a
+    classifier reading that fraction of the pooled features), with placeholder indices
+    for a trained state dict (its ``index`` buffers) to fill in.
     """
 
     def __init__(
@@ -216,7 +233,9 @@ class CondenseNet(nn.Module):
         features["pool_last"] = nn.AdaptiveAvgPool2d(1)
         self.features = nn.Sequential(features)
         self.flatten = nn.Flatten(1)
-        if converted:
+        self.condense_factor = condense_factor
+        self._stage: int | None = None  # pruning stages done, as training_progress last saw them
+        if converted and classifier_keep < 1.0:
             kept = torch.zeros(int(channels * classifier_keep), dtype=torch.long)
             self.classifier: nn.Module = CondensedLinear(kept, num_classes)
         else:
@@ -237,6 +256,51 @@ class CondenseNet(nn.Module):
         """Sum of the group-lasso terms of every learned group convolution."""
         terms = [m.lasso_loss() for m in self.modules() if isinstance(m, LearnedGroupConv)]
         return torch.stack(terms).sum() if terms else self.features.init_conv.weight.new_zeros(())
+
+    # The training engine's model hooks (see classifier.train.engine). -----------------
+    def _learned(self) -> list[LearnedGroupConv]:
+        return [m for m in self.modules() if isinstance(m, LearnedGroupConv)]
+
+    def training_progress(self, fraction: float) -> None:
+        """Condense as the authors' training loop does: it sets the fraction of training
+        done before every batch (main.py's ``progress``) and each learned convolution
+        prunes when a new stage is due. Stages are counted here in Python so that the
+        batches in between never wait for the device to read the ``stage`` buffers."""
+        if self._stage is None or condensation_stage(fraction, self.condense_factor) > self._stage:
+            self.condense_step(fraction)
+            self._stage = min((int(m.stage) for m in self._learned()), default=0)
+
+    def regularization_loss(self) -> torch.Tensor:
+        """``LASSO_WEIGHT`` times the group lasso, which ends with the condensing stages
+        (the authors' ``lasso_loss`` is 0 once the last stage is reached)."""
+        learned = self._learned()
+        done = self._stage if self._stage is not None else min((int(m.stage) for m in learned), default=0)
+        if not learned or done >= self.condense_factor - 1:
+            return self.features.init_conv.weight.new_zeros(())
+        return LASSO_WEIGHT * torch.stack([m.group_lasso() for m in learned]).sum()
+
+    def training_status(self) -> str | None:
+        """One line on the condensation for the run's status: the paper's C − 1
+        condensing stages, then the optimisation stage."""
+        learned = self._learned()
+        if not learned:
+            return None
+        done, c = int(learned[0].stage), self.condense_factor
+        kind = "optimisation" if done == c - 1 else "condensing"
+        return (f"Condensation: stage {done + 1} of {c} ({kind}), {done / c:.0%} of the learned group "
+                f"convolutions' inputs pruned")
+
+    def inference_form(self) -> tuple[nn.Module, dict] | None:
+        """Once every learned convolution keeps its final 1/C of the inputs: the converted
+        network and the builder options that rebuild it (``converted=True``). The
+        classifier keeps all its inputs, unlike the authors' ``convert_model`` (which
+        halves them and so changes the logits), so the saved network computes exactly
+        what the run evaluated. None while condensation is still going on, or when
+        there is nothing to convert."""
+        learned = self._learned()
+        if not learned or any(int(m.stage) < m.condense_factor - 1 for m in learned):
+            return None
+        return convert_to_efficient(self, classifier_keep=1.0), {"converted": True, "classifier_keep": 1.0}
 
 
 class CondensedLinear(nn.Module):

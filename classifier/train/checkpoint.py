@@ -4,7 +4,9 @@
 A checkpoint carries everything needed to use the model without the run directory:
 the registered model name, class names, input size and normalisation; ``last.pt`` also
 carries the optimizer, scheduler and gradient-scaler state and the position in the run
-(epoch, step, batch within the epoch) that resuming continues from.
+(epoch, step, batch within the epoch) that resuming continues from. ``build`` holds the
+builder options of the network saved in ``model_state`` (empty for the form training
+builds; CondenseNet's best.pt is its converted network, see the engine's model hooks).
 """
 
 from __future__ import annotations
@@ -39,6 +41,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 def model_from_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """The trained model (eval mode, CPU) and the checkpoint's other facts."""
     ckpt = load_checkpoint(path)
-    model = create_model(ckpt["model"], num_classes=len(ckpt["class_names"]))
+    model = create_model(ckpt["model"], num_classes=len(ckpt["class_names"]), **ckpt.get("build", {}))
     model.load_state_dict(ckpt["model_state"])
     return model.eval(), ckpt

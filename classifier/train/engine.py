@@ -14,6 +14,22 @@ all of them: the prediction's loss plus every other head's, scored against the s
 labels, with weight 0.3 (GoogLeNet's auxiliary weight), so the extra heads feed gradient
 to early layers without outvoting the final classifier. Accuracy during training and all
 evaluation use the prediction only.
+
+A model may take part in its own training through four optional methods, each called
+only when the model defines it (CondenseNet's learned group convolutions use them all):
+
+- ``training_progress(fraction)``, before every training step, with the fraction of
+  the run's steps already done (0 at the first step): for schedules that change the
+  network itself, such as pruning in stages;
+- ``regularization_loss()``, added to every step's loss (already weighted by the model);
+- ``training_status()``, a one-line string shown with the run's progress (status.json's
+  ``model_status``);
+- ``inference_form()``, the network to use after training and the builder options that
+  rebuild it (``create_model(name, **options)``), or None while it is not ready. best.pt
+  and the per-epoch checkpoints hold that form (their ``build`` entry says how to build
+  it); last.pt keeps the training form, which is what resuming needs. best.pt is the best
+  evaluation of the network in its final form: the first evaluation in that form
+  replaces a best.pt of the earlier one.
 """
 
 from __future__ import annotations
@@ -39,10 +55,11 @@ from classifier.registry import create_model, get_card
 from classifier.train.finetune import freeze_trunk, head_modules, starting_point, transfer
 from classifier.train.checkpoint import load_checkpoint, save_checkpoint
 from classifier.train.config import TrainConfig
-from classifier.train.optim import build_optimizer, build_scheduler, restore_scheduler
+from classifier.train.optim import build_optimizer, build_scheduler, end_epoch, restore_scheduler
 from classifier.train.runs import RunDir
 
 AUX_WEIGHT = 0.3
+MODEL_HOOKS = ("training_progress", "regularization_loss", "training_status", "inference_form")
 LOGS_PER_EPOCH = 50
 STATUS_EVERY = 0.5  # seconds
 
@@ -96,6 +113,17 @@ def pick_device(name: str, dist: Dist = Dist()) -> torch.device:
     if name not in available_devices():
         raise ValueError(f"device {name!r} is not available on this machine (choose from {', '.join(available_devices())})")
     return torch.device(f"cuda:{dist.local_rank}" if name == "cuda" else name)
+
+
+def mixed_precision(device_type: str, amp: str):
+    """The autocast context factory and gradient scaler of an ``amp`` mode: bf16 and fp16
+    cast inside autocast, and fp16 (whose small range underflows gradients) also scales
+    the loss. Runs refuse AMP off CUDA, but the pair works on the CPU too (which is how
+    the tests run these paths without a GPU)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    scaler = torch.amp.GradScaler(device_type, enabled=amp == "fp16")
+    autocast = (lambda: torch.autocast(device_type, dtype=dtype)) if dtype else contextlib.nullcontext
+    return autocast, scaler
 
 
 def training_loss(outputs, labels: torch.Tensor, criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,12 +261,12 @@ class Trainer:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.optimizer = build_optimizer(self.model, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
-        self.autocast = (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+        self.autocast, self.scaler = mixed_precision(self.device.type, cfg.amp)
+        self.hooks = {name: getattr(self.model, name, None) for name in MODEL_HOOKS}
 
         self.epoch = self.batch_in_epoch = self.step = 0
         self.best_top1 = self.last_top1 = None
+        self.best_final = False  # whether best.pt holds the network in its final form
         self._status_at = -math.inf
         if resume:
             self._resume()
@@ -260,12 +288,22 @@ class Trainer:
         self.scaler.load_state_dict(ckpt["scaler_state"])
         self.epoch, self.batch_in_epoch, self.step = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]
         self.best_top1, self.last_top1 = ckpt["best_top1"], ckpt["last_top1"]
+        self.best_final = ckpt.get("best_final", True)
         restore_scheduler(self.scheduler, ckpt["scheduler_state"], self.step, self.total_steps, ckpt["total_steps"])
         if self.dist.main:
             self.run.truncate_metrics(self.step)
 
     # checkpoints --------------------------------------------------------------------
-    def _payload(self) -> dict:
+    def _final_form(self) -> tuple[nn.Module, dict] | None:
+        """The network to keep for use and its builder options, or None while the model's
+        ``inference_form`` says it is not ready (see the module doc)."""
+        inference_form = self.hooks["inference_form"]
+        return inference_form() if inference_form else (self.model, {})
+
+    def _payload(self, form: tuple[nn.Module, dict] | None = None) -> dict:
+        """What every checkpoint holds; ``form`` (a network and its builder options)
+        replaces the training form of the model."""
+        module, build = form or (self.model, {})
         return {
             "model": self.cfg.model,
             "class_names": list(self.data.classes),
@@ -280,7 +318,8 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch,
             "best_top1": self.best_top1,
             "last_top1": self.last_top1,
-            "model_state": self.model.state_dict(),
+            "build": build,
+            "model_state": module.state_dict(),
         }
 
     def save_last(self) -> None:
@@ -292,6 +331,7 @@ class Trainer:
                 "scheduler_state": self.scheduler.state_dict(),
                 "scaler_state": self.scaler.state_dict(),
                 "total_steps": self.total_steps,
+                "best_final": self.best_final,
             })
 
     # logging ------------------------------------------------------------------------
@@ -307,10 +347,11 @@ class Trainer:
         now = time.monotonic()
         if self.dist.main and not (throttle and now - self._status_at < STATUS_EVERY):
             self._status_at = now
+            model_status = self.hooks["training_status"]
             self.run.write_status(
                 state, epoch=self.epoch + self.batch_in_epoch / self.steps_per_epoch, epochs=self.cfg.epochs,
                 step=self.step, total_steps=self.total_steps, best_top1=self.best_top1, last_top1=self.last_top1,
-                **extra,
+                model_status=model_status() if model_status else None, **extra,
             )
 
     def _check_finite(self, loss: float, where: str) -> None:
@@ -335,8 +376,12 @@ class Trainer:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
+            if self.hooks["training_progress"]:
+                self.hooks["training_progress"](self.step / self.total_steps)
             with self.autocast():
                 loss, logits = training_loss(self.net(x), y, self.criterion)
+                if self.hooks["regularization_loss"]:
+                    loss = loss + self.hooks["regularization_loss"]()
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if cfg.grad_clip:
@@ -397,15 +442,18 @@ class Trainer:
                 return "stopped"
             result = self.evaluate()
             self.last_top1 = result["top1"]
+            end_epoch(self.scheduler, result["loss"])  # the plateau schedule decides here
             self._write({"kind": "eval", "epoch": self.epoch, "step": self.step,
                          **{k: v for k, v in result.items() if k != "count"}})
-            if self.best_top1 is None or result["top1"] > self.best_top1:
-                self.best_top1 = result["top1"]
+            form = self._final_form()
+            final = form is not None
+            if self.best_top1 is None or result["top1"] > self.best_top1 or (final and not self.best_final):
+                self.best_top1, self.best_final = result["top1"], final
                 if self.dist.main:
-                    save_checkpoint(self.run.best_checkpoint, self._payload())
+                    save_checkpoint(self.run.best_checkpoint, self._payload(form))
             if self.cfg.keep_epochs and self.dist.main:
                 self.run.epochs_dir.mkdir(exist_ok=True)
-                save_checkpoint(self.run.epoch_checkpoint(self.epoch), self._payload())
+                save_checkpoint(self.run.epoch_checkpoint(self.epoch), self._payload(form))
             self.save_last()
             self._status("running")
             if self.dist.main:

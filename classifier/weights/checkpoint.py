@@ -37,6 +37,7 @@ class Checkpoint:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    build: dict[str, Any] = field(default_factory=dict)  # builder options of the saved network
 
 
 def read_state(data: bytes | Path, what: str) -> Any:
@@ -103,6 +104,7 @@ def read_checkpoint(source: str | Path | bytes) -> Checkpoint:
         mean=tuple(loaded["mean"]) if loaded.get("mean") else None,
         std=tuple(loaded["std"]) if loaded.get("std") else None,
         extra={k: loaded[k] for k in SHOWN_FACTS if isinstance(loaded.get(k), (int, float, str))},
+        build=dict(loaded["build"]) if isinstance(loaded.get("build"), dict) else {},
     )
 
 
