@@ -9,7 +9,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_pages import page_helpers
+from app_pages import compare_robustness, page_helpers
 
 from classifier import get_card, list_models
 from classifier.cka import ACTIVATIONS, LAYER_SETS, similarity, similarity_figure
@@ -28,7 +28,8 @@ from classifier.compare import (
 )
 from classifier.explain import explainable_layers
 from classifier.explain.render import png_bytes
-from classifier.feature_evolution import epoch_figure, evolution_sheet, follow_features, saved_epochs
+from classifier.feature_evolution import (describe_saved, epoch_figure, evolution_sheet, follow_features,
+                                         runs_with_two_checkpoints, saved_epochs)
 from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError
 from classifier.train import list_runs, open_run, runs_root
 from classifier.weights import WeightsError, load_weights
@@ -227,6 +228,7 @@ with tabs["Side by side"]:
             file_name=f"compare-{'-'.join(v.loaded.name for v in views)}.png", mime="image/png",
             on_click="ignore", key="compare_png",
         )
+        compare_robustness.section(views, (*(choice[:2] for choice, _ in shown), image_key), memo)
 
 # --- layer similarity ------------------------------------------------------------------------
 
@@ -252,14 +254,14 @@ with tabs["Layer similarity (CKA)"]:
             keys = (choices[a][:2], choices[b][:2])
             titles = (f"A: {labels[a]}", f"B: {labels[b]}")
         else:
+            # only runs with two saved epochs: one checkpoint against itself is a trivial 1.000
+            runs = runs_with_two_checkpoints(runs)
             if not runs:
-                st.info("No training runs yet: start one on the Train page.")
+                st.info("No training run has two saved checkpoints yet: start one on the Train page with "
+                        "“Keep every epoch's weights” and at least two epochs.")
                 st.stop()
             run = c1.selectbox("Run", [r.run_id for r in runs], key="cka_run")
             saved = saved_epochs(open_run(run))
-            if not saved:
-                st.info("This run has saved no checkpoint yet.")
-                st.stop()
             labels = [s.label for s in saved]
             ea = c2.selectbox("Checkpoint A", range(len(saved)), format_func=labels.__getitem__, key=f"cka_ea_{run}")
             eb = c2.selectbox("Checkpoint B", range(len(saved)), index=len(saved) - 1, format_func=labels.__getitem__,
@@ -307,9 +309,7 @@ with tabs["Feature evolution"]:
         if not saved:
             st.info("This run has saved no checkpoint yet.")
             st.stop()
-        if len(saved) < 3:
-            st.caption(f"{len(saved)} checkpoint(s) saved: runs keep best.pt and last.pt; checkpoints of other "
-                       "epochs appear here when the run writes them to epochs/epoch-NNN.pt.")
+        st.caption(describe_saved(run, saved))
         card = get_card(config.model)
         maps = [layer for layer in explainable_layers(config.model, card.input_size) if layer.grid != (1, 1)]
         # ZFNet shows rectified feature maps: the activation layers, where the net has them

@@ -64,6 +64,22 @@ def saved_epochs(run: RunDir) -> list[SavedEpoch]:
     return [found[e] for e in sorted(found)]
 
 
+def describe_saved(run: RunDir, saved: list[SavedEpoch]) -> str:
+    """One line naming the checkpoints a run has, and how to get one per epoch when the
+    run did not keep them: so a short list is explained by the files, not guessed at."""
+    files = ", ".join(s.path.relative_to(run.path).as_posix() for s in saved)
+    text = f"{len(saved)} checkpoint{'' if len(saved) == 1 else 's'} saved: {files}."
+    if not any(s.kind == "epoch" for s in saved):
+        text += (" This run kept only best.pt and last.pt; train with “Keep every epoch's weights” "
+                 "(--keep-epochs) to save one per epoch.")
+    return text
+
+
+def runs_with_two_checkpoints(runs: list[RunDir]) -> list[RunDir]:
+    """The runs that can be compared with themselves: those with at least two epochs saved."""
+    return [r for r in runs if len(saved_epochs(r)) >= 2]
+
+
 @dataclass
 class Feature:
     """One channel at one epoch: its strongest unit over the image set (``image``: which

@@ -239,3 +239,19 @@ def test_an_epoch_file_wins_over_best_and_last(tmp_path):
     run.best_checkpoint.unlink()
     save_epoch(run.last_checkpoint, 4)
     assert [(s.epoch, s.kind, s.label) for s in saved_epochs(run)][-1] == (4, "last", "epoch 4 (last.pt)")
+
+
+def test_saved_checkpoints_are_named_by_their_files(tmp_path):
+    """The feature-evolution caption names the files a run has; the hint about
+    --keep-epochs appears only for a run that did not keep them."""
+    from classifier.feature_evolution import describe_saved, runs_with_two_checkpoints
+
+    run = make_run(tmp_path)
+    text = describe_saved(run, saved_epochs(run))
+    assert text.startswith("3 checkpoints saved: epochs/epoch-001.pt, epochs/epoch-002.pt, best.pt.")
+    assert "--keep-epochs" not in text
+    single = RunDir(tmp_path, "single")
+    single.write_config(TrainConfig(model="resnet20_cifar", epochs=3))
+    save_epoch(single.best_checkpoint, 3)
+    assert describe_saved(single, saved_epochs(single)).endswith("(--keep-epochs) to save one per epoch.")
+    assert runs_with_two_checkpoints([single, run]) == [run]

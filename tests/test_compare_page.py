@@ -122,6 +122,7 @@ def test_a_runs_checkpoints_as_weights_for_cka_and_feature_evolution(tmp_path):
     check(at)
     epochs = at.select_slider(key="evo_epoch_demo")
     assert epochs.options == ["epoch 1", "epoch 2", "epoch 3 (best.pt)"]
+    assert any(c.value.startswith("3 checkpoints saved: epochs/epoch-001.pt") for c in at.caption)
     epochs.set_value("epoch 1").run()
     check(at)
     assert any(c.startswith("epoch 1: for channels") for c in captions(at))
