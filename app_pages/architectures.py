@@ -9,13 +9,15 @@ import streamlit as st
 from classifier import get_card, list_families, list_models
 from classifier.analysis import analyze
 from classifier.analysis.scaling import efficientnet_at_phi
-from classifier.analysis.zoo import zoo_overview
+from classifier.analysis.zoo import LINES, zoo_overview
 from classifier.lineage import INCEPTION_LINEAGE
 from classifier.models.nas_cells import GENOTYPES, cell_dot
 from classifier.explorer_format import human_count, layer_table, rf_text
 from classifier.weights import weights_summary
 
 st.title("Architectures")
+MACS_HELP = ("multiply–accumulates (1 MAC = 2 FLOPs) of every convolution, linear layer and matrix product, "
+             "attention's query·key and attention·value products included")
 
 families = list_families()
 family_names = [f.name for f in families]
@@ -60,7 +62,7 @@ delta = None
 if card.paper_params:
     delta = f"paper: {human_count(card.paper_params)}"
 m1.metric("Parameters", human_count(a.params), delta=delta, delta_color="off", delta_arrow="off", help=card.params_source or None)
-m2.metric("MACs", human_count(a.macs), help=f"multiply–accumulates for one {c}×{side}×{side} image")
+m2.metric("MACs", human_count(a.macs), help=MACS_HELP + f", for one {c}×{side}×{side} image")
 m3.metric("Depth", a.depth, help="convolution and linear layers on the longest path")
 m4.metric("Receptive field", f"{rf_text(a.final_rf)} px" if a.final_rf else "global", delta=f"stride {rf_text(a.final_stride)}" if a.final_stride else None,
           delta_color="off", delta_arrow="off", help="of the last spatial feature map, in input pixels")
@@ -87,25 +89,39 @@ with table_tab:
                            help="also list function and method calls (add, view, flatten, …) between the modules")
     rows = pd.DataFrame(layer_table(a.rows, functional=functional))
     counts = st.column_config.NumberColumn(format="localized")
-    st.dataframe(rows, hide_index=True, width="stretch", height=420, column_config={"params": counts, "MACs": counts})
+    macs = st.column_config.NumberColumn("MACs (multiply–accumulates)", format="localized", help=MACS_HELP)
+    st.dataframe(rows, hide_index=True, width="stretch", height=420, column_config={"params": counts, "MACs": macs})
     st.caption(f"{len(rows)} rows · totals: {a.params:,} parameters, {a.macs:,} MACs")
 
 with graph_tab:
-    depth = st.slider("Module depth", 1, a.graph.max_depth, min(2, a.graph.max_depth), key=f"graph_depth_{name}",
-                      help="1 shows the top-level modules; the maximum shows every operation")
-    st.graphviz_chart(a.graph.to_dot(depth))
+    # open on the depth of the card's building block, where repeated blocks fold
+    start = min(len(card.block.split(".")) if card.block else 2, a.graph.max_depth)
+    depth_col, fold_col = st.columns([2, 3])
+    depth = depth_col.slider("Module depth", 1, a.graph.max_depth, start, key=f"graph_depth_{name}",
+                             help="1 shows the top-level modules; the maximum shows every operation")
+    folds = a.graph.view(depth, fold=True).nodes
+    folds = {n.key: f"{n.title} ({n.label})" for n in folds if n.count > 1}
+    unfold = fold_col.multiselect("Unfold repeated blocks", list(folds), format_func=folds.get,
+                                  key=f"graph_unfold_{name}_{depth}", disabled=not folds,
+                                  help="runs of sibling blocks of one class and output shape are drawn as one box, "
+                                       "“Bottleneck ×6”; pick one to draw its blocks one by one")
+    st.graphviz_chart(a.graph.to_dot(depth, fold=True, unfold=frozenset(unfold)))
+    st.caption("Each arrow carries the shape of the tensor it moves (channels × height × width, no batch axis).")
 
 with rf_tab:
     prof = pd.DataFrame(a.rf_profile)
     for col in ("rf", "stride"):  # factorised kernels give (H, W) pairs: plot the larger
         prof[col] = prof[col].map(lambda v: max(v) if isinstance(v, tuple) else v)
+    stride_ticks = [2 ** k for k in range(max(1, int(prof["stride"].max())).bit_length())]
     fig = go.Figure()
     fig.add_scatter(x=prof.index, y=prof["rf"], name="receptive field (px)", mode="lines+markers", hovertext=prof["name"])
     fig.add_scatter(x=prof.index, y=prof["stride"], name="effective stride", mode="lines", yaxis="y2", hovertext=prof["name"])
     fig.update_layout(
         xaxis_title="spatial layer (in execution order)",
         yaxis=dict(title="receptive field (px)"),
-        yaxis2=dict(title="effective stride", overlaying="y", side="right", type="log"),
+        # powers of two, as strides come: plotly's own log ticks (1, 2, 5 …) crowd and clip
+        yaxis2=dict(title="effective stride", overlaying="y", side="right", type="log", tickvals=stride_ticks,
+                    ticktext=[str(t) for t in stride_ticks], automargin=True),
         legend=dict(orientation="h", y=1.1),
         height=420,
         margin=dict(t=40, b=40),
@@ -127,9 +143,13 @@ with zoo_tab:
         bar = st.progress(0.0, text="Analysing the zoo…")
         table = pd.DataFrame(zoo_overview(progress=lambda done, total, n: bar.progress(done / total, text=f"{n} ({done}/{total})")))
         bar.empty()
-        fig = px.scatter(table, x="year", y="macs", size="params", color="family", hover_name="name", log_y=True,
-                         size_max=45, labels={"macs": "MACs", "year": "year"})
-        fig.update_layout(height=520, margin=dict(t=20))
+        fig = px.scatter(table, x="year", y="macs", size="params", color="line", hover_name="name", log_y=True,
+                         hover_data=["family", "variant", "input"], size_max=45, category_orders={"line": list(LINES)},
+                         color_discrete_sequence=px.colors.qualitative.Bold,
+                         labels={"macs": "MACs (multiply–accumulates)", "year": "year", "line": "line of work"})
+        # LeNet's 60k parameters against VGG's 138M would draw a bubble too small to see
+        fig.update_traces(marker=dict(sizemin=5, line=dict(width=0.5, color="white")))
+        fig.update_layout(height=560, margin=dict(t=20), legend=dict(orientation="h", y=-0.15))
         st.plotly_chart(fig, width="stretch")
 
 if "Inception lineage" in extra:

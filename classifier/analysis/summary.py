@@ -121,7 +121,8 @@ class Analysis:
         totals = [
             f"Model: {self.model}    input: {size}",
             f"Parameters: {self.params:,} ({_si(self.params)})",
-            f"MACs: {self.macs:,} ({_si(self.macs)})",
+            f"MACs (multiply–accumulates, 1 MAC = 2 FLOPs; matrix products such as attention's included):"
+            f" {self.macs:,} ({_si(self.macs)})",
             f"Depth (conv + linear layers on the longest path): {self.depth}",
             f"Receptive field of the last feature map: {_cell(self.final_rf) or 'n/a'}"
             f" (effective stride {_cell(self.final_stride) or 'n/a'})",
