@@ -260,7 +260,7 @@ def channel_figure(views: list[UnitView], tile: int = 72) -> np.ndarray:
     """ZFNet's Figure 2 for one channel: its projections in a square grid on the left, the
     image patches they came from in the same places on the right."""
     columns = max(1, int(np.ceil(np.sqrt(len(views)))))
-    projections = grid([_tile(v.projection, tile, 128) for v in views], columns=columns, pad=3)
+    projections = grid([_tile(v.projection, tile) for v in views], columns=columns, pad=3)
     patches = grid([_tile(v.patch, tile) for v in views], columns=columns, pad=3)
     gap = np.full((projections.shape[0], 12, 3), 255, np.uint8)
     return np.concatenate([projections, gap, patches], 1)
