@@ -11,6 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from classifier.warmup import start_warm_up
+
 # The icon ships as a file: a material icon would load from a web font host, which an
 # offline machine cannot reach (no favicon, and a network error on every page load).
 ICON = Path(__file__).with_name("assets") / "icon.png"
@@ -26,6 +28,7 @@ PAGES = [
     st.Page("app_pages/concepts.py", title="Concepts", icon=":material/lightbulb:"),
 ]
 
+start_warm_up()  # the first analysis's one-off imports, off this thread; once per process
 page = st.navigation(PAGES)
 with st.sidebar:
     st.caption("Classifier Explorer — the classic image classifiers, to read, inspect and compare.")

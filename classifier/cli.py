@@ -40,16 +40,16 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from classifier import get_card, list_models
+    from classifier.card_index import cards  # the cards without importing torch or a model
 
-    cards = [get_card(n) for n in list_models()]
+    found = cards()
     if args.json:
-        print(json.dumps([c.to_dict() for c in cards], indent=2))
+        print(json.dumps(found, indent=2))
         return 0
-    width = max(len(c.name) for c in cards)
-    for c in cards:
-        size = "×".join(str(v) for v in c.input_size[1:])
-        print(f"{c.name:<{width}}  {c.year}  {c.family.name:<22} {size:>7}  {c.variant}")
+    width = max(len(c["name"]) for c in found)
+    for c in found:
+        size = "×".join(str(v) for v in c["input_size"][1:])
+        print(f"{c['name']:<{width}}  {c['year']}  {c['family']:<22} {size:>7}  {c['variant']}")
     return 0
 
 

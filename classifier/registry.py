@@ -13,11 +13,10 @@ import difflib
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-from torch import nn
-from torch.overrides import TorchFunctionMode
+if TYPE_CHECKING:  # torch is imported where a model is built: `list` reads cards without it
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -217,24 +216,12 @@ def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Modu
     return model.eval()
 
 
-class _SkipInitOnMeta(TorchFunctionMode):
-    """Turn in-place updates of meta tensors into no-ops while a model is built.
-
-    A meta tensor has a shape and no values, yet ``nn.init``'s in-place draws (uniform_,
-    normal_, erfinv_ …) still run through Python decompositions at milliseconds a call:
-    most of the build time of a 1000-layer net. Skipping them changes no shape.
-    """
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        in_place = name.endswith("_") and not name.startswith("__")
-        if in_place and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
-        return func(*args, **(kwargs or {}))
-
-
 def create_meta_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
     """Build a registered model on the meta device, without weights: shapes only, for
     analysis and parameter counts (even the largest nets build in milliseconds)."""
-    with torch.device("meta"), _SkipInitOnMeta():
+    import torch
+
+    from classifier.meta_init import SkipInitOnMeta
+
+    with torch.device("meta"), SkipInitOnMeta():
         return create_model(name, num_classes=num_classes, **kwargs)
