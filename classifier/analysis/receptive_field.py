@@ -11,9 +11,15 @@ A window of kernel ``k``, stride ``t``, padding ``p`` and dilation ``d`` maps th
 
 H and W are tracked separately because Inception mixes 1×7 and 7×1 kernels.
 
+Padding shifts ``s`` by the rows or columns it adds before the map; slicing a spatial axis
+(``x[:, :, 1::2, 1::2]``, as in the NAS cells' factorized reduction) is a 1×1 window
+with that step as stride and that start as offset.
+
 Everything else is judged by shapes: an op that keeps the two spatial sizes (activations,
 norms, 1×1 work on channels, reshapes that leave H and W alone) passes the field through,
-and a merge (add, mul, cat, ...) takes the largest field of its inputs. Squeezing an axis
+and a merge (add, mul, cat, ...) sees the union of its inputs' regions: two maps of the
+same stride whose first units look at shifted regions together see from the lowest
+start to the highest end. Squeezing an axis
 to size 1 (global pooling, a mean) makes each unit see the whole map; such a field is
 marked ``pooled``. A pooled 1×1 map broadcast back onto a full map, as in
 squeeze-and-excitation, only rescales channels, so it does not widen the field there;
@@ -22,13 +28,16 @@ Anything else, such as a flatten or attention over tokens, leaves a tensor we ca
 place in the image: it is *global*, and so is everything computed from it. A function
 that fx keeps opaque (``torch.fx.wrap``, e.g. Swin's window attention) may mix positions
 without changing shapes, so it is global too, unless it handed its input straight back
-(stochastic depth in eval mode).
+(stochastic depth in eval mode). An op that turns a placed map into a map the rules above
+cannot place (an upsampling, a pixel shuffle) is named by :func:`unplaced`, so the
+layer table says "not modelled" instead of passing the field on as if nothing happened.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -48,6 +57,16 @@ class Axis:
     def window(self, kernel: int, stride: float, padding: float, dilation: int = 1) -> Axis:
         span = dilation * (kernel - 1)
         return Axis(self.size + span * self.stride, self.stride * stride, self.start + (span / 2 - padding) * self.stride)
+
+    def sliced(self, offset: int, step: int) -> Axis:
+        """Every ``step``-th unit from unit ``offset``: a 1×1 window with that stride."""
+        return Axis(self.size, self.stride * step, self.start + offset * self.stride)
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """Centres of the first and last input pixel the first unit sees."""
+        half = (self.size - 1) / 2
+        return self.start - half, self.start + half
 
     def adaptive(self, n_in: int, n_out: int) -> Axis:
         """Adaptive pooling from ``n_in`` to ``n_out`` cells: windows of uneven length,
@@ -238,18 +257,82 @@ def _located(field: Field, src: tuple[int, ...], out: tuple[int, ...]) -> Field 
     return None
 
 
+def _squeezed(src: torch.Tensor, out: torch.Tensor) -> bool:
+    """Whether a pooling took a spatial axis from a map down to one cell (a global pool,
+    as a window the size of the map or an adaptive one): then each unit sees the whole map."""
+    (hi, wi), (ho, wo) = src.shape[-2:], out.shape[-2:]
+    return (ho == 1 < hi) or (wo == 1 < wi)
+
+
 def _is_gate(t: torch.Tensor, dims: tuple[int, int], out: torch.Tensor) -> bool:
     return t.dim() == out.dim() and all(t.shape[d] == 1 for d in dims)
 
 
+def _union(axes: list[Axis]) -> Axis | None:
+    """The region the inputs' units see together, or None where their strides differ
+    (then the regions drift apart from unit to unit and no one field describes them)."""
+    if len({a.stride for a in axes}) != 1:
+        return None
+    lo = min(a.span[0] for a in axes)
+    hi = max(a.span[1] for a in axes)
+    return Axis(hi - lo + 1, axes[0].stride, (lo + hi) / 2)
+
+
 def _merged(fields: list[Field]) -> Info:
-    """The largest field among the inputs laid out like the output, axis by axis."""
+    """The union of the inputs' fields laid out like the output, axis by axis."""
     placed = [f for f in fields if f.dims is not None]
     if not placed or len({f.dims for f in placed}) != 1:
         return Extent.GLOBAL
-    h = max((f.h for f in placed), key=lambda ax: ax.size)
-    w = max((f.w for f in placed), key=lambda ax: ax.size)
+    h, w = _union([f.h for f in placed]), _union([f.w for f in placed])
+    if h is None or w is None:
+        return Extent.GLOBAL
     return Field(placed[0].dims, h, w, all(f.pooled for f in placed))
+
+
+_INDEX_ITEMS = (slice, int, type(None), type(Ellipsis))
+
+
+def _sliced(field: Field, index: Any, shape: tuple[int, ...]) -> Info | None:
+    """The field after basic indexing ``x[index]`` (slices, integers, None, ...), or None
+    for advanced indexing, which is left to the shape rules. A spatial axis sliced with
+    start ``a`` and step ``t`` keeps every ``t``-th unit from ``a``; one indexed away by an
+    integer leaves no map."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not all(isinstance(i, _INDEX_ITEMS) for i in items):
+        return None
+    used = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if used > len(shape):
+        return None
+    at = next((k for k, i in enumerate(items) if i is Ellipsis), len(items))
+    items = (*items[:at], *(slice(None),) * (len(shape) - used), *items[at + 1:])
+    old = new = 0
+    moved: dict[int, int] = {}
+    steps: dict[int, tuple[int, int]] = {}
+    for item in items:
+        if item is None:
+            new += 1
+            continue
+        if isinstance(item, int):
+            if old in field.dims:
+                return Extent.GLOBAL
+        else:
+            start, _, step = item.indices(shape[old])
+            moved[old], steps[old] = new, (start, step)
+            new += 1
+        old += 1
+    (dh, dw) = field.dims
+    return Field((moved[dh], moved[dw]), field.h.sliced(*steps[dh]), field.w.sliced(*steps[dw]), field.pooled)
+
+
+def unplaced(node: fx.Node, value: Any, result: Info, info: dict[fx.Node, Info]) -> bool:
+    """Whether ``node`` took a placed map and gave a map (4-D or more) whose field the
+    rules cannot place, such as an upsampling: an op not modelled, to be said so on its
+    row rather than shown as a blank. Flattening a map into tokens or a vector is not
+    such an op: its output is no longer a map."""
+    out = first_tensor(value)
+    if result is not Extent.GLOBAL or out is None or out.dim() < 4:
+        return False
+    return any(isinstance(info[n], Field) and info[n].dims is not None for n in node.all_input_nodes)
 
 
 def node_field(node: fx.Node, module: nn.Module | None, args: tuple, kwargs: dict, value: Any,
@@ -277,15 +360,16 @@ def node_field(node: fx.Node, module: nn.Module | None, args: tuple, kwargs: dic
         f = _spatial_input(src_field, src_value.dim())
         if f is None:
             return Extent.GLOBAL
-        return Field(f.dims, f.h.window(*window[0]), f.w.window(*window[1]), f.pooled)
+        pooling = not isinstance(module, nn.Conv2d) and target is not F.conv2d
+        squeezed = pooling and _squeezed(src_value, out)  # a conv's 1×1 output is still a map (LeNet's C5)
+        return Field(f.dims, f.h.window(*window[0]), f.w.window(*window[1]), f.pooled or squeezed)
 
     if isinstance(module, _ADAPTIVE_MODULES) or (node.op == "call_function" and target in _ADAPTIVE_FUNCTIONS):
         f = _spatial_input(src_field, src_value.dim())
         if f is None:
             return Extent.GLOBAL
         (hi, wi), (ho, wo) = src_value.shape[-2:], out.shape[-2:]
-        squeezed = (ho == 1 < hi) or (wo == 1 < wi)
-        return Field(f.dims, f.h.adaptive(hi, ho), f.w.adaptive(wi, wo), f.pooled or squeezed)
+        return Field(f.dims, f.h.adaptive(hi, ho), f.w.adaptive(wi, wo), f.pooled or _squeezed(src_value, out))
 
     pad = None
     if isinstance(module, _PAD_MODULES):
@@ -306,6 +390,12 @@ def node_field(node: fx.Node, module: nn.Module | None, args: tuple, kwargs: dic
 
     if module is None and target in _PERMUTES and isinstance(src_field, Field):
         return _permuted(src_field, target, args, kwargs, src_value.dim())
+
+    if target is operator.getitem and isinstance(values[source], torch.Tensor) and isinstance(src_field, Field) \
+            and src_field.dims is not None:
+        f = _sliced(src_field, args[1], tuple(src_value.shape))
+        if f is not None:
+            return f
 
     located, gates = [], []
     for n in live:

@@ -22,7 +22,8 @@ from classifier.analysis.trace import NodeRecord, Trace, meta_copy, trace_shapes
 class LayerRow:
     """One row of the summary table. ``rf``, ``stride`` and ``start`` (the centre of the
     first unit's field, in input pixels) are one number where H and W agree, an (H, W)
-    pair where they do not, and None where the output is not a spatial map.
+    pair where they do not, and None where the output is not a spatial map. ``note``
+    ("not modelled: <op>") marks an op whose output map the analysis cannot place.
     ``functional`` marks a function or method call (``relu``, ``view``, ``add``) rather
     than a module or parameter: the app hides those rows unless asked, as they mostly
     repeat what the modules around them say."""
@@ -35,10 +36,11 @@ class LayerRow:
     rf: int | float | tuple | None
     stride: int | float | tuple | None
     start: int | float | tuple | None
+    note: str | None = None
     functional: bool = False
 
     def to_dict(self) -> dict:
-        return {
+        row = {
             "name": self.name,
             "type": self.type,
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
@@ -47,6 +49,9 @@ class LayerRow:
             "rf": list(self.rf) if isinstance(self.rf, tuple) else self.rf,
             "stride": list(self.stride) if isinstance(self.stride, tuple) else self.stride,
         }
+        if self.note:  # only where the analysis has something to admit
+            row["note"] = self.note
+        return row
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,9 @@ class RFPoint:
 class Analysis:
     """Everything the summary page, the CLI and the comparisons show about one model at
     one input size. ``final_rf``/``final_stride`` belong to the last feature map before
-    global pooling; ``depth`` counts conv and linear layers on the longest path."""
+    global pooling; they are None, and ``final_note`` says why, where an op after the
+    last placed map is not modelled. ``depth`` counts conv and linear layers on the
+    longest path."""
 
     model: str
     input_size: tuple[int, int, int]
@@ -78,6 +85,7 @@ class Analysis:
     rows: tuple[LayerRow, ...]
     rf_profile: tuple[RFPoint, ...]
     graph: LayerGraph
+    final_note: str | None = None
 
     def to_dict(self) -> dict:
         """Totals and rows, JSON-ready."""
@@ -105,7 +113,7 @@ class Analysis:
                 format_shape(r.output_shape) if r.output_shape is not None else "(not run)",
                 f"{r.params:,}" if r.params else "",
                 f"{r.macs:,}" if r.macs else "",
-                _cell(r.rf),
+                _cell(r.rf) or (r.note or ""),
                 _cell(r.stride),
             )
             for r in self.rows
@@ -125,7 +133,8 @@ class Analysis:
             f" {self.macs:,} ({_si(self.macs)})",
             f"Depth (conv + linear layers on the longest path): {self.depth}",
             f"Receptive field of the last feature map: {_cell(self.final_rf) or 'n/a'}"
-            f" (effective stride {_cell(self.final_stride) or 'n/a'})",
+            f" (effective stride {_cell(self.final_stride) or 'n/a'})"
+            + (f" — {self.final_note}" if self.final_note else ""),
         ]
         return "\n".join([fmt(header), rule, *(fmt(b) for b in body), rule, *totals])
 
@@ -201,20 +210,24 @@ def summarize(model: nn.Module, input_size: tuple[int, int, int], name: str | No
     counts: dict[tuple, int] = {}
     rows: list[LayerRow] = []
     profile: list[RFPoint] = []
+    late_note = None  # the first op not modelled after the last placed map
     for r in trace.records:
         if r.op in ("placeholder", "output") or (r.op == "get_attr" and not owned.get(r.name)):
             continue
         f = r.field
         row = LayerRow(
             _row_name(r, counts), r.type, r.shape, owned.get(r.name, 0), r.macs,
-            f.rf if f else None, f.stride if f else None, f.start if f else None,
+            f.rf if f else None, f.stride if f else None, f.start if f else None, r.note,
             functional=r.op in ("call_function", "call_method"),
         )
         rows.append(row)
         if f is not None and not f.pooled:
             profile.append(RFPoint(row.name, r.type, r.depth, f.rf, f.stride))
+            late_note = None
+        elif r.note and late_note is None:
+            late_note = r.note
     rows.extend(extra)
-    last = profile[-1] if profile else None
+    last = profile[-1] if profile and late_note is None else None
     return Analysis(
         model=name or type(model).__name__,
         input_size=tuple(input_size),
@@ -226,6 +239,7 @@ def summarize(model: nn.Module, input_size: tuple[int, int, int], name: str | No
         rows=tuple(rows),
         rf_profile=tuple(profile),
         graph=LayerGraph(trace.records, trace.module_types),
+        final_note=late_note,
     )
 
 

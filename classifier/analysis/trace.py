@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from classifier.analysis.receptive_field import Extent, Field, first_tensor, input_field, node_field
+from classifier.analysis.receptive_field import Extent, Field, first_tensor, input_field, node_field, unplaced
 
 # Layers that carry weights and count towards a network's depth ("VGG-16", "ResNet-50").
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
@@ -51,6 +51,7 @@ class NodeRecord:
     macs: int
     depth: int  # weighted layers on the longest path from the input to here, inclusive
     field: Field | None  # receptive field where the output is a spatial map
+    note: str | None = None  # "not modelled: <op>" where the op gave a map whose field cannot be placed
 
     @property
     def level(self) -> int:
@@ -132,6 +133,7 @@ class _ShapePass(fx.Interpreter):
         self.counter = counter
         self.flops: dict[fx.Node, int] = {}
         self.info: dict[fx.Node, Any] = {}
+        self.unplaced: set[fx.Node] = set()
 
     def call_module(self, target, args, kwargs):
         module = self.fetch_attr(target)
@@ -151,6 +153,8 @@ class _ShapePass(fx.Interpreter):
             module = self.module.get_submodule(n.target) if n.op == "call_module" else None
             args, kwargs = self.fetch_args_kwargs_from_env(n)
             self.info[n] = node_field(n, module, args, kwargs, value, self.info, self.env)
+            if unplaced(n, value, self.info[n], self.info):
+                self.unplaced.add(n)
         return value
 
 
@@ -205,6 +209,7 @@ def trace_shapes(model: nn.Module, input_size: tuple[int, int, int]) -> Trace:
             macs=runner.flops.get(n, 0) // 2,
             depth=depth_of[n],
             field=field if isinstance(field, Field) else None,
+            note=f"not modelled: {_type_name(n, module)}" if n in runner.unplaced else None,
         )
     types = {name: type(m).__name__ for name, m in model.named_modules() if name}
     return Trace(tuple(kept.values()), types, counter.get_total_flops() // 2)
