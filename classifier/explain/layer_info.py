@@ -136,12 +136,35 @@ ACTIVATION_TYPES = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU"
                     "Hardsigmoid", "Sigmoid", "Tanh", "ScaledTanh"}
 
 
+PASS_THROUGH_TYPES = {"Dropout", "Dropout2d", "Identity", "DropPath"}
+
+
 def default_layer(layers: list[LayerInfo]) -> int:
-    """Index of the activation layer nearest the middle of the net (the middle layer when
-    the net has none), the first layer worth looking at."""
+    """Index of the activation layer nearest the middle of the net (when the net has none,
+    the layer nearest the middle that is not a mere copy of its input), the first layer
+    worth looking at."""
     middle = len(layers) // 2
     acts = [i for i, layer in enumerate(layers) if layer.type in ACTIVATION_TYPES]
-    return min(acts, key=lambda i: (abs(i - middle), i)) if acts else middle
+    own = [i for i, layer in enumerate(layers) if layer.type not in PASS_THROUGH_TYPES] or list(range(len(layers)))
+    return min(acts or own, key=lambda i: (abs(i - middle), i))
+
+
+def default_layer_reason(layers: list[LayerInfo]) -> str:
+    """One sentence on why :func:`default_layer` picks its layer in this net, for the page
+    to show beside the choice."""
+    i = default_layer(layers)
+    layer = layers[i]
+    where = f"layer {i + 1} of the {len(layers)} the app can show"
+    if layer.type not in ACTIVATION_TYPES:
+        return f"{layer.name} is the layer nearest the middle ({where}): this net has no activation module to prefer."
+    if layer.rf is None:
+        field = "each unit already mixes every patch of the image (attention)"
+    else:
+        field = f"each unit sees {layer.rf[0]:g}×{layer.rf[1]:g} px of the image on a {layer.grid[0]}×{layer.grid[1]} grid"
+    return (
+        f"{layer.name} is the {layer.type} nearest the middle ({where}): past the first layers' edge and colour "
+        f"detectors, short of the last layers' class-specific maps, and {field}."
+    )
 
 
 def uses_relu(layers: list[LayerInfo]) -> bool:
