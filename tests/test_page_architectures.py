@@ -1,5 +1,7 @@
 """AppTest of the Architectures page through app.py's navigation."""
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -97,6 +99,20 @@ def test_zoo_overview_charts_every_model():
     chart = at.get("plotly_chart")[-1].proto.spec
     # Every registered model is a point of the bubble chart (hover names are model names).
     assert all(f'"{name}"' in chart for name in list_models())
+    traces = json.loads(chart)["data"]
+    colours = [t["marker"]["color"] for t in traces]
+    assert len(traces) <= 8 and len(set(colours)) == len(colours), "a colour per line of work, none repeated"
+    assert all(t["marker"]["sizemin"] >= 5 for t in traces), "LeNet's bubble must stay visible"
+
+
+def test_every_family_belongs_to_one_line_of_work():
+    """The zoo chart colours by line of work: a new family must be placed in one."""
+    from classifier import list_families
+    from classifier.analysis.zoo import LINE_OF, LINES
+
+    families = {f.name for f in list_families()}
+    assert families <= set(LINE_OF), f"no line of work for {sorted(families - set(LINE_OF))}"
+    assert sum(map(len, LINES.values())) == len(LINE_OF), "a family listed under two lines"
 
 
 def test_layer_table_columns_have_one_type_each():

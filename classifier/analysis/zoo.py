@@ -10,6 +10,21 @@ from classifier.registry import get_card, list_models
 
 Progress = Callable[[int, int, str], None]
 
+# The zoo's families grouped into the lines of work they belong to: seven colours a
+# reader can tell apart, where one colour per family (38 of them) would repeat colours
+# and overflow the legend. The family itself is in each point's hover text.
+LINES = {
+    "Early CNNs": ("LeNet", "AlexNet", "ZFNet", "VGG", "NIN", "Highway Network"),
+    "Inception line": ("GoogLeNet", "BN-Inception", "Inception-v3", "Inception-v4", "Xception"),
+    "Residual nets": ("ResNet", "Pre-activation ResNet", "ResNeXt", "Wide ResNet", "Stochastic Depth", "SENet", "DPN"),
+    "Dense connections": ("DenseNet", "CondenseNet", "MSDNet", "CliqueNet"),
+    "Searched architectures": ("NASNet", "ENAS", "AmoebaNet", "MnasNet", "EfficientNet"),
+    "Lightweight nets": ("SqueezeNet", "MobileNet v1", "MobileNet v2", "MobileNet v3", "ShuffleNet v1",
+                         "ShuffleNet v2", "IGCV1", "IGCV2", "IGCV3"),
+    "Transformers": ("ViT",),
+}
+LINE_OF = {family: line for line, families in LINES.items() for family in families}
+
 
 def zoo_overview(progress: Progress | None = None) -> list[dict]:
     """One row per registered model at its card's input size.
@@ -26,6 +41,7 @@ def zoo_overview(progress: Progress | None = None) -> list[dict]:
             {
                 "name": name,
                 "family": card.family.name,
+                "line": LINE_OF[card.family.name],
                 "variant": card.variant,
                 "year": card.year,
                 "params": a.params,
