@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app_pages import page_helpers
+from app_pages.inspect_feature_vis import feature_vis_view
+from app_pages.inspect_layer_sweep import layer_sweep_view
 
 from classifier import get_card, list_models
 from classifier.explain import (
@@ -208,6 +210,7 @@ def layer_box(label: str, options: list[str], default: int, key: str) -> str:
 tab_names = ["Activations", "Deconvnet", "Attributions", "Occlusion", "Effective receptive field"]
 if has_attention(model):
     tab_names.append("Attention")
+tab_names += ["Layer sweep", "Feature visualisation"]
 tabs = dict(zip(tab_names, st.tabs(tab_names, key="inspect_tab", on_change="rerun")))
 
 # --- activations ---------------------------------------------------------------------------
@@ -431,3 +434,13 @@ if "Attention" in tabs:
             rolled = figures.rollout_figure(att, image, opacity)
             st.image(rolled, caption="Attention rollout through all blocks (Abnar & Zuidema 2020)", width=FIGURE_WIDTH)
             download("Attention rollout", rolled, f"{name}-attention-rollout.png", "dl_rollout")
+
+# --- layer sweep and feature visualisation (app_pages/inspect_layer_sweep.py, inspect_feature_vis.py)
+
+with tabs["Layer sweep"]:
+    if tabs["Layer sweep"].open:
+        layer_sweep_view(model, key, layers, target, loaded.class_names[target], x, image)
+
+with tabs["Feature visualisation"]:
+    if tabs["Feature visualisation"].open:
+        feature_vis_view(loaded, name, source_key, layers, target, x)
