@@ -20,6 +20,7 @@ from classifier.train import (
     list_runs, runs_root,
 )
 from classifier.train import report
+from classifier.train.config import check_batch
 
 INSPECT_PAGE = Path(__file__).with_name("inspect.py")
 FORMAT_NAMES = {"torchscript": "TorchScript", "onnx": "ONNX"}
@@ -49,11 +50,30 @@ def download_with_bar(name: str) -> None:
 trainable = list_models(small_input=True)
 trainable += [n for n in list_models() if n not in trainable and page_helpers.weight_options(n)]
 
+# the form's fields that the chosen model's recipe fills, by widget key
+RECIPE_KEYS = {"epochs": "train_epochs", "batch_size": "train_batch", "optimizer": "train_optimizer", "lr": "train_lr",
+               "weight_decay": "train_weight_decay", "schedule": "train_schedule", "warmup_epochs": "train_warmup",
+               "augment": "train_augment", "label_smoothing": "train_smoothing"}
+
+
+def start_from_recipe(overwrite: bool) -> None:
+    """Fill the form from the chosen model's recipe: on a first visit, and anew when the
+    model changes (the user's edits then override it field by field)."""
+    recipe = get_card(st.session_state["train_model"]).recipe
+    for name, key in RECIPE_KEYS.items():
+        if overwrite or key not in st.session_state:
+            st.session_state[key] = getattr(recipe, name)
+
+
 new_run = st.expander("New run", expanded=not list_runs())
 m1, m2 = new_run.columns(2)
 model = m1.selectbox("Model", trainable, key="train_model", format_func=lambda n: f"{n} — {get_card(n).variant}",
+                     on_change=start_from_recipe, args=(True,),
                      help="the 32×32 variants train from scratch in minutes; the others are there to fine-tune "
                           "their trained weights on your own images")
+start_from_recipe(overwrite=False)
+recipe = get_card(model).recipe
+new_run.caption(f"Defaults from {model}'s recipe — {recipe.source}.")
 starts = {"": "Random initialisation",
           **page_helpers.weight_options(model),
           **{path: f"Training run {label}" for label, path in page_helpers.run_checkpoints(str(runs_root()), model).items()}}
@@ -65,18 +85,24 @@ with new_run, st.form("train_form"):
     freeze = c1.number_input("Epochs with the trunk frozen", 0, 500, 0, key="train_freeze", disabled=not init,
                              help="train only the classifier head for the first epochs")
     dataset = c2.selectbox("Dataset", list(DATASETS), key="train_dataset", format_func=lambda d: DATASETS[d].title)
-    augment = c3.selectbox("Augmentation", AUGMENTATIONS, index=AUGMENTATIONS.index("standard"), key="train_augment")
-    epochs = c1.number_input("Epochs", 1, 500, 5, key="train_epochs")
-    batch_size = c2.number_input("Batch size", 1, 4096, 64, key="train_batch")
-    optimizer = c3.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
-    lr = c1.number_input("Learning rate", 0.0, 10.0, None, format="%g", key="train_lr",
-                         placeholder="optimizer's default", help="empty: 0.1 for SGD, 0.001 for Adam and AdamW")
-    schedule = c2.selectbox("Schedule", SCHEDULES, key="train_schedule")
-    warmup = c3.number_input("Warm-up epochs", 0.0, 100.0, 0.0, step=0.5, key="train_warmup")
+    augment = c3.selectbox("Augmentation", AUGMENTATIONS, key="train_augment",
+                           help="flip: the horizontal mirror alone (never for digits and letters)")
+    epochs = c1.number_input("Epochs", min_value=1, max_value=1000, key="train_epochs")
+    batch_size = c2.number_input("Batch size", min_value=1, max_value=4096, key="train_batch")
+    optimizer = c3.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer",
+                             help="another optimizer than the recipe's takes its own default rate and decay "
+                                  "unless you change those too")
+    lr = c1.number_input("Learning rate", min_value=0.0, max_value=10.0, format="%g", key="train_lr")
+    weight_decay = c2.number_input("Weight decay", min_value=0.0, max_value=1.0, format="%g", key="train_weight_decay",
+                                   help="on weights and kernels only, never on biases and norm scales")
+    smoothing = c3.number_input("Label smoothing", min_value=0.0, max_value=0.99, step=0.05, key="train_smoothing")
+    schedule = c1.selectbox("Schedule", SCHEDULES, key="train_schedule",
+                            help="plateau: ÷10 once the test loss stops improving (AlexNet's rule)")
+    warmup = c2.number_input("Warm-up epochs", min_value=0.0, max_value=100.0, step=0.5, key="train_warmup")
     devices = available_devices()
-    device = c1.selectbox("Device", devices, key="train_device")
-    amp = c2.selectbox("Mixed precision (CUDA)", AMP_MODES, key="train_amp", disabled="cuda" not in devices)
-    channels_last = c3.checkbox("channels_last (CUDA)", key="train_channels_last", disabled="cuda" not in devices)
+    device = c3.selectbox("Device", devices, key="train_device")
+    amp = c1.selectbox("Mixed precision (CUDA)", AMP_MODES, key="train_amp", disabled="cuda" not in devices)
+    channels_last = c2.checkbox("channels_last (CUDA)", key="train_channels_last", disabled="cuda" not in devices)
     keep_epochs = c3.checkbox("Keep every epoch's weights", value=True, key="train_keep_epochs",
                               help="lets the Compare page show how features evolve over training (ZFNet Fig. 4)")
     with st.expander("Your own images (the image-folder dataset)"):
@@ -89,12 +115,16 @@ if start:
         data_path = folder or None
         if dataset == "folder" and upload is not None:
             data_path = str(extract_upload(upload, upload.name, data_dir()))
+        chosen = {"epochs": int(epochs), "batch_size": int(batch_size), "optimizer": optimizer, "lr": lr,
+                  "weight_decay": weight_decay, "schedule": schedule, "warmup_epochs": warmup, "augment": augment,
+                  "label_smoothing": smoothing}
         config = TrainConfig(
-            model=model, dataset=dataset, data_path=data_path, epochs=int(epochs), batch_size=int(batch_size),
-            optimizer=optimizer, lr=lr or None, schedule=schedule, warmup_epochs=warmup, augment=augment,
-            device=device, amp=amp, channels_last=channels_last, keep_epochs=keep_epochs,
-            init_weights=init or None, freeze_epochs=int(freeze) if init else 0,
+            model=model, dataset=dataset, data_path=data_path, device=device, amp=amp, channels_last=channels_last,
+            keep_epochs=keep_epochs, init_weights=init or None, freeze_epochs=int(freeze) if init else 0,
+            # what differs from the recipe is the user's; the rest the config takes from the recipe itself
+            **{name: value for name, value in chosen.items() if value != getattr(recipe, name)},
         )
+        check_batch(config)
         if not is_downloaded(dataset):
             download_with_bar(dataset)
         page_helpers.fetch_weights(init)

@@ -73,6 +73,14 @@ class ModelCard:
     def link(self) -> str | None:
         return self.family.link
 
+    @property
+    def recipe(self):
+        """The training recipe this variant starts from, with its source
+        (:mod:`classifier.train.recipes`, kept there beside the papers it cites)."""
+        from classifier.train.recipes import recipe_for
+
+        return recipe_for(self)
+
     def to_dict(self) -> dict:
         """A JSON-ready view for the CLI and the app."""
         return {

@@ -132,7 +132,7 @@ def test_stop_is_graceful_and_resume_continues_exactly(tmp_path, how, capsys):
     code = main(["train", "--model", "lenet5", "--epochs", "2", "--batch-size", "16", "--augment", "none",
                  "--out", str(tmp_path), "--run-id", "stopped"])
     stopper.join()
-    assert code == 0 and capsys.readouterr().out.startswith("stopped:")
+    assert code == 0 and capsys.readouterr().out.splitlines()[-1].startswith("stopped:")  # after the recipe line
     status = run.read_status()
     last = load_checkpoint(run.last_checkpoint)
     assert status["state"] == "stopped" and not run.stop_requested()
@@ -305,7 +305,7 @@ def test_config_round_trips_through_the_command_line():
     args = build_parser().parse_args(["train", *cfg.to_args()])
     given = {k: v for k, v in vars(args).items() if v is not None and k in cfg.to_dict()}
     assert TrainConfig(**given) == cfg
-    assert math.isclose(cfg.lr, 0.1) and cfg.weight_decay == 5e-4  # SGD's defaults were filled in
+    assert math.isclose(cfg.lr, 0.1) and cfg.weight_decay == 1e-4  # the recipe's (He et al.'s) were filled in
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(model="lenet5", optimizer="lbfgs")
     with pytest.raises(ValueError, match="warm-up"):

@@ -4,6 +4,8 @@ Images stay uint8 until the last step, where they become floats normalised with 
 dataset's channel statistics. Augmentation follows what each kind of image tolerates:
 digits and letters change meaning when mirrored, so they get small shifts, rotations
 and scalings; objects and photos get the classic random crop plus horizontal flip.
+``flip`` is the mirror alone, the original project's CIFAR augmentation (for its
+table, bench/cifar_table.py); strokes stay unmirrored under it too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 
-AUGMENTATIONS = ("none", "standard", "strong")
+AUGMENTATIONS = ("none", "flip", "standard", "strong")
 
 
 class MatchChannels(torch.nn.Module):
@@ -44,8 +46,10 @@ def augmentation(kind: str, preset: str, size: tuple[int, int]) -> list[torch.nn
     """The random transforms of ``preset`` for images of ``kind`` (see catalog)."""
     if preset not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {preset!r}; choose from {', '.join(AUGMENTATIONS)}")
-    if preset == "none":
+    if preset == "none" or (preset == "flip" and kind == "strokes"):
         return []
+    if preset == "flip":
+        return [v2.RandomHorizontalFlip()]
     if kind == "strokes":
         steps = [v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))]
     elif kind == "objects":

@@ -4,7 +4,8 @@
 with DistributedDataParallel (gloo on CPU, nccl on GPUs), and is what the app launches.
 Every option defaults to "not given" so that ``--resume`` can tell which ones the user
 set: a resumed run keeps its recorded configuration and only the epoch count, device
-and worker count may change.
+and worker count may change. A fresh run takes every training setting it is not given
+from the model's recipe (:mod:`classifier.train.recipes`) and says where that comes from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from classifier.train.config import AMP_MODES, DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
+from classifier.train.config import AMP_MODES, DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, check_batch
 
 RESUMABLE = {"epochs", "device", "workers"}
 
@@ -24,17 +25,18 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="registered model name (see `list`)")
     p.add_argument("--dataset", choices=list(DATASETS), help="default: digits (bundled, no download)")
     p.add_argument("--data-path", help="folder of class sub-folders, for --dataset folder")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="images per step over all processes (default 64)")
+    p.add_argument("--epochs", type=int, help="default, as for every training setting below: the model's recipe")
+    p.add_argument("--batch-size", type=int, help="images per step over all processes")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--lr", type=float, help="base learning rate (default: 0.1 for SGD, 1e-3 for Adam/AdamW)")
+    p.add_argument("--lr", type=float, help="base learning rate (another optimizer than the recipe's: "
+                   "0.1 for SGD, 1e-3 for Adam/AdamW)")
     p.add_argument("--momentum", type=float)
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--step-epochs", type=int, help="epochs between decays of the step schedule")
-    p.add_argument("--step-gamma", type=float)
+    p.add_argument("--step-gamma", type=float, help="factor of each cut of the step and plateau schedules")
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (0: off)")
     p.add_argument("--augment", choices=AUGMENTATIONS)
@@ -93,7 +95,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UserError("--model is required (see `python -m classifier list`)")
         get_card(args.model)
         cfg = TrainConfig(**given)
+        check_batch(cfg)
         run = None
+        if dist.main:
+            print(recipe_line(cfg, given))
 
     if dist.world > 1:
         backend = "nccl" if pick_device(cfg.device, dist).type == "cuda" else "gloo"
@@ -117,6 +122,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         status = run.read_status()
         print(f"{state}: {run.path}" + (f" — {status['error']}" if status.get("error") else ""))
     return 1 if state == "failed" else 0
+
+
+def recipe_line(cfg: TrainConfig, given: dict) -> str:
+    """One line: where the run's settings come from, and which ones the user set."""
+    from classifier.registry import get_card
+    from classifier.train.recipes import RECIPE_FIELDS
+
+    own = [name.replace("_", "-") for name in RECIPE_FIELDS if name in given]
+    return f"{cfg.model} recipe: {get_card(cfg.model).recipe.source}" + (f"; set here: {', '.join(own)}" if own else "")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

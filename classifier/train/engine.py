@@ -55,7 +55,7 @@ from classifier.registry import create_model, get_card
 from classifier.train.finetune import freeze_trunk, head_modules, starting_point, transfer
 from classifier.train.checkpoint import load_checkpoint, save_checkpoint
 from classifier.train.config import TrainConfig
-from classifier.train.optim import build_optimizer, build_scheduler, restore_scheduler
+from classifier.train.optim import build_optimizer, build_scheduler, end_epoch, restore_scheduler
 from classifier.train.runs import RunDir
 
 AUX_WEIGHT = 0.3
@@ -442,6 +442,7 @@ class Trainer:
                 return "stopped"
             result = self.evaluate()
             self.last_top1 = result["top1"]
+            end_epoch(self.scheduler, result["loss"])  # the plateau schedule decides here
             self._write({"kind": "eval", "epoch": self.epoch, "step": self.step,
                          **{k: v for k, v in result.items() if k != "count"}})
             form = self._final_form()

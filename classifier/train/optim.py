@@ -5,7 +5,11 @@ biases pulls them towards zero without regularising anything useful. Warm-up ram
 rate linearly from almost nothing over the first ``warmup_epochs``; cosine then
 anneals to zero, step multiplies by ``step_gamma`` every ``step_epochs``. One-cycle is
 torch's OneCycleLR (Smith & Topin 2017): its rise is the warm-up (30% of the run when
-none is given) and it cycles momentum opposite to the rate.
+none is given) and it cycles momentum opposite to the rate. Plateau is torch's
+ReduceLROnPlateau, AlexNet's rule (Krizhevsky et al. 2012 §5): the rate is multiplied by
+``step_gamma`` once the test loss has not improved for ``PLATEAU_PATIENCE`` epochs; it
+is the one schedule that listens to the test set, at the end of each epoch
+(:func:`end_epoch`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import torch
 from torch import nn
 
 from classifier.train.config import TrainConfig
+
+PLATEAU_PATIENCE = 2  # epochs without a lower test loss before a cut: short runs cannot wait long
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -31,7 +37,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 def lr_factor(cfg: TrainConfig, steps_per_epoch: int):
-    """The multiplier of the base rate at each step, for every schedule but one-cycle."""
+    """The multiplier of the base rate at each step, for every schedule but one-cycle and
+    plateau."""
     total = cfg.epochs * steps_per_epoch
     warm = round(cfg.warmup_epochs * steps_per_epoch)
     step_every = cfg.step_epochs * steps_per_epoch
@@ -48,8 +55,51 @@ def lr_factor(cfg: TrainConfig, steps_per_epoch: int):
     return factor
 
 
+class PlateauSchedule:
+    """Per batch: the linear warm-up only. Per epoch (:meth:`end_epoch`): torch's
+    ReduceLROnPlateau on the test loss, once the warm-up is over."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+        self.optimizer = optimizer
+        self.warm = round(cfg.warmup_epochs * steps_per_epoch)
+        self.base = [group["lr"] for group in optimizer.param_groups]
+        self.steps = 0
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=cfg.step_gamma, patience=PLATEAU_PATIENCE)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """The rate at this step of the warm-up (LambdaLR's ``(step + 1) / warm``)."""
+        if self.steps <= self.warm:
+            for group, base in zip(self.optimizer.param_groups, self.base):
+                group["lr"] = base * min(1.0, (self.steps + 1) / self.warm)
+
+    def step(self) -> None:
+        self.steps += 1
+        self._warm_up()
+
+    def end_epoch(self, test_loss: float) -> None:
+        if self.steps >= self.warm:
+            self.plateau.step(test_loss)
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "plateau": self.plateau.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = state["steps"]
+        self.plateau.load_state_dict(state["plateau"])
+
+
+def end_epoch(scheduler, test_loss: float) -> None:
+    """Tell the schedule an epoch ended with ``test_loss`` (only plateau listens)."""
+    if isinstance(scheduler, PlateauSchedule):
+        scheduler.end_epoch(test_loss)
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "plateau":
+        return PlateauSchedule(optimizer, cfg, steps_per_epoch)
     if cfg.schedule == "onecycle":
         warm = round(cfg.warmup_epochs * steps_per_epoch)
         return torch.optim.lr_scheduler.OneCycleLR(

@@ -1,0 +1,124 @@
+"""Every 32×32 variant trained with its own default recipe, for a fixed short budget, on
+the bundled digits: does each one learn with the settings a user gets by default?
+
+Each net trains with its recipe (classifier/train/recipes.py) except the epoch count,
+which is the budget's (so the schedule anneals within it), until those epochs are done
+or its seconds run out, whichever comes first; the test split is scored after every
+epoch and once more where the time ran out. Nets run cheapest first (by MACs), so a run
+cut short has covered the most nets. Each result is appended to a JSON-lines file as it
+comes, so running the script again continues where it stopped; the table is rewritten
+as CSV and Markdown after every net.
+
+    python bench/recipes.py                          # every small-input variant
+    python bench/recipes.py --epochs 1 --seconds 30 --models lenet5 resnet20_cifar
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from classifier.analysis import analyze  # noqa: E402
+from classifier.registry import list_models  # noqa: E402
+from classifier.train import RunDir, TrainConfig, Trainer  # noqa: E402
+from classifier.train.optim import end_epoch  # noqa: E402
+
+RESULTS = Path(__file__).with_name("results")
+COLUMNS = ("model", "parameters", "epochs", "seconds", "best_top1", "images_per_s", "recipe")
+
+
+def train_for(cfg: TrainConfig, seconds: float, root: Path) -> dict:
+    """Train ``cfg`` for its epochs or ``seconds`` of wall time, whichever ends first;
+    the measured row of the table."""
+    start = time.perf_counter()
+    trainer = Trainer(cfg, RunDir(root, cfg.model))
+    timer = threading.Timer(max(0.0, seconds - (time.perf_counter() - start)), trainer.stop_event.set)
+    timer.start()
+    best, trained, images = 0.0, 0.0, 0
+    try:
+        while trainer.epoch < cfg.epochs:
+            steps_before, since = trainer.step, time.perf_counter()
+            completed = trainer.train_epoch()
+            trained += time.perf_counter() - since
+            images += (trainer.step - steps_before) * trainer.batch
+            result = trainer.evaluate()
+            best = max(best, result["top1"])
+            if not completed or trainer.stop_event.is_set():
+                break
+            end_epoch(trainer.scheduler, result["loss"])
+    finally:
+        timer.cancel()
+        trainer.close()
+    epochs = trainer.epoch + trainer.batch_in_epoch / trainer.steps_per_epoch
+    return {
+        "model": cfg.model,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "epochs": round(epochs, 2),
+        "seconds": round(time.perf_counter() - start, 1),
+        "best_top1": round(best, 4),
+        "images_per_s": round(images / trained, 1) if trained else 0.0,
+        "recipe": f"{cfg.optimizer} {cfg.lr:g}, batch {cfg.batch_size}, {cfg.schedule}, {cfg.augment}",
+    }
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def write_tables(rows: list[dict], out: Path, note: str) -> None:
+    """``recipes.csv`` and ``recipes.md`` from every row so far."""
+    with open(out / "recipes.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: row[k] for k in COLUMNS} for row in rows)
+    lines = [note, "", "| model | parameters | epochs | seconds | best test top-1 | images/s | recipe |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['parameters']:,} | {r['epochs']:g} | {r['seconds']:.0f} | "
+                     f"{r['best_top1']:.1%} | {r['images_per_s']:,.0f} | {r['recipe']} |")
+    (out / "recipes.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", help="default: every small-input variant")
+    parser.add_argument("--epochs", type=int, default=2, help="epoch budget of each net (default 2)")
+    parser.add_argument("--seconds", type=float, default=90.0, help="time budget of each net (default 90)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results instead of continuing")
+    args = parser.parse_args(argv)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "recipes.jsonl"
+    if args.fresh:
+        results.unlink(missing_ok=True)
+    models = args.models or sorted(list_models(small_input=True), key=lambda n: analyze(n).macs)
+    done = {r["model"] for r in read_rows(results)}
+    note = (f"Each 32×32 variant with its default recipe on the bundled digits (1,347 training, 450 test "
+            f"images), at most {args.epochs} epochs or {args.seconds:g} s per net; chance is 10 %.")
+    for name in models:
+        if name in done:
+            continue
+        cfg = TrainConfig(model=name, dataset="digits", epochs=args.epochs, device=args.device)
+        with tempfile.TemporaryDirectory() as tmp:
+            row = train_for(cfg, args.seconds, Path(tmp))
+        with open(results, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        write_tables(read_rows(results), args.out, note)
+        print(f"{row['model']:28} {row['parameters']:>11,} {row['epochs']:>5g} ep {row['seconds']:>6.0f} s "
+              f"top-1 {row['best_top1']:6.1%} {row['images_per_s']:>8,.0f} img/s", flush=True)
+    print(f"table: {args.out / 'recipes.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
