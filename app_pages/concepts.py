@@ -21,6 +21,10 @@ section = st.radio("Idea", SECTIONS, horizontal=True, key="concept", label_visib
 st.header(section)
 
 
+# one colour per activation function, the same in every chart of the section
+ACTIVATION_COLOURS = dict(zip(activations.ACTIVATIONS, px.colors.qualitative.Plotly))
+
+
 def heatmap(z, title: str, **kw) -> go.Figure:
     fig = px.imshow(z, color_continuous_scale=kw.pop("scale", "Blues"), aspect="equal", **kw)
     fig.update_layout(title=title, height=kw.get("height", 320), margin=dict(t=40, b=10, l=10, r=10))
@@ -39,7 +43,7 @@ if section == "Activation functions":
         fig = go.Figure()
         for name in chosen:
             c = activations.curve(name)
-            fig.add_scatter(x=c["x"], y=c[key], name=name, mode="lines")
+            fig.add_scatter(x=c["x"], y=c[key], name=name, mode="lines", line=dict(color=ACTIVATION_COLOURS[name]))
         fig.update_layout(title=title, height=340, margin=dict(t=40, b=10))
         col.plotly_chart(fig, width="stretch")
     st.subheader("Gradients through a deep stack")
@@ -52,10 +56,13 @@ if section == "Activation functions":
     grad_fig, dead_fig = go.Figure(), go.Figure()
     for name in stack_acts:
         rep = activations.gradient_through_stack(name, depth=depth, bias_shift=shift)
-        grad_fig.add_scatter(x=list(range(1, depth + 1)), y=rep.grad_norm, name=name, mode="lines+markers")
-        dead_fig.add_scatter(x=list(range(1, depth + 1)), y=rep.dead_fraction, name=name, mode="lines+markers")
-    grad_fig.update_layout(title="gradient norm at each layer's weights", yaxis_type="log", xaxis_title="layer", height=360)
-    dead_fig.update_layout(title="share of units with zero gradient for the whole batch", xaxis_title="layer", yaxis_range=[0, 1], height=360)
+        style = dict(name=name, mode="lines+markers", line=dict(color=ACTIVATION_COLOURS[name]))
+        grad_fig.add_scatter(x=list(range(1, depth + 1)), y=rep.grad_norm, **style)
+        dead_fig.add_scatter(x=list(range(1, depth + 1)), y=rep.dead_fraction, **style)
+    grad_fig.update_layout(title="gradient norm at each layer's weights", xaxis_title="layer", height=360,
+                           yaxis=dict(type="log", exponentformat="power", nticks=8, title="gradient norm"))
+    dead_fig.update_layout(title="dead units: zero derivative for every example", xaxis_title="layer", height=360,
+                           yaxis=dict(range=[0, 1.05], tickformat=".0%", title="share of the layer's units"))
     cols = st.columns(2)
     cols[0].plotly_chart(grad_fig, width="stretch")
     cols[1].plotly_chart(dead_fig, width="stretch")
@@ -91,10 +98,17 @@ elif section == "Convolution arithmetic":
         grid[int(p):int(p) + int(size), int(p):int(p) + int(size)] = 1
         fig = heatmap(grid, "padded input (white: padding) and the first output units' windows", scale=[[0, "#ffffff"], [1, "#dbe6f7"]], height=460)
         fig.update_coloraxes(showscale=False)
+        # windows of neighbouring units overlap when the stride is below the kernel: each
+        # gets its own colour, an outline inset a little more than the last, and its taps
+        # drawn as dots shifted apart, so every window stays visible
         for i, (r, c) in enumerate(spec.window_positions(3)):
+            colour, inset, shift = px.colors.qualitative.D3[i], 0.05 + 0.04 * i, 0.08 * i - 0.32
+            span = (spec.kernel - 1) * spec.dilation
+            fig.add_shape(type="rect", x0=c - 0.5 + inset, y0=r - 0.5 + inset, x1=c + span + 0.5 - inset,
+                          y1=r + span + 0.5 - inset, line=dict(color=colour, width=2))
             taps = [(r + a * spec.dilation, c + b * spec.dilation) for a in range(spec.kernel) for b in range(spec.kernel)]
-            fig.add_scatter(x=[t[1] for t in taps], y=[t[0] for t in taps], mode="markers", name=f"output unit {i}",
-                            marker=dict(size=10, symbol="square-open", line=dict(width=2)))
+            fig.add_scatter(x=[t[1] + shift for t in taps], y=[t[0] + shift for t in taps], mode="markers",
+                            name=f"output unit {i}", marker=dict(size=6, color=colour))
         st.plotly_chart(fig, width="stretch")
 
 elif section == "Normalisation":
@@ -116,8 +130,9 @@ elif section == "Normalisation":
                 "which is why detection and segmentation nets with tiny batches switched to GroupNorm.")
     feats = normalization.digits_brightness()
     noise = pd.DataFrame(normalization.batch_statistic_noise(feats, [2, 4, 8, 16, 32, 64, 128, 256]))
-    fig = px.line(noise, x="batch_size", y=["mean_error", "std_error"], log_x=True, markers=True,
-                  labels={"value": "average error of the batch estimate", "batch_size": "batch size"})
+    noise = noise.rename(columns={"mean_error": "mean", "std_error": "standard deviation"})
+    fig = px.line(noise, x="batch_size", y=["mean", "standard deviation"], log_x=True, markers=True,
+                  labels={"value": "average error of the batch estimate", "batch_size": "batch size", "variable": "statistic"})
     fig.update_layout(height=360)
     st.plotly_chart(fig, width="stretch")
     st.subheader("Train mode versus eval mode")
@@ -159,8 +174,10 @@ elif section == "Efficient convolutions":
     else:
         table = pd.DataFrame(efficient_conv.cost_table(int(size), int(cin), int(cout), int(k), int(g)))
         st.dataframe(table.style.format({"params_ratio": "{:.3f}", "macs_ratio": "{:.3f}", "params": "{:,}", "macs": "{:,}"}), hide_index=True, width="stretch")
-        fig = px.bar(table, x="design", y="macs", text_auto=".3s", log_y=True)
-        fig.update_layout(height=320)
+        fig = px.bar(table, x="design", y="macs", text_auto=".3s", log_y=True, labels={"macs": "MACs", "design": ""})
+        # a log axis with half a decade of headroom, so the tallest bar and its label stay below the top
+        top = np.log10(table["macs"].max()) + 0.5
+        fig.update_layout(height=320, yaxis=dict(range=[np.log10(table["macs"].min()) - 0.5, top], exponentformat="power"))
         st.plotly_chart(fig, width="stretch")
     st.subheader("Channel shuffle")
     st.markdown("Two stacked group convolutions keep each group to itself (block diagonal). "

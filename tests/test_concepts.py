@@ -36,6 +36,14 @@ def test_sigmoid_gradients_vanish_and_relu_units_die():
     assert shifted.dead_fraction[-1] > 0.5 > relu.dead_fraction[-1]
 
 
+def test_a_vanishing_sigmoid_gradient_is_not_counted_as_dead_units():
+    """Fifty sigmoid layers shrink the gradient by far more than float32 can hold, yet
+    no sigmoid unit is dead: its derivative is never zero."""
+    sig = activations.gradient_through_stack("sigmoid", depth=50)
+    assert 0 < sig.grad_norm[0] < 1e-20 * sig.grad_norm[-1]
+    assert max(sig.dead_fraction) == 0
+
+
 @pytest.mark.parametrize("spec", [
     ConvSpec(32, 3, 16, 3, 1, 1),
     ConvSpec(224, 3, 64, 7, 2, 3, bias=False),

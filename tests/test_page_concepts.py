@@ -61,3 +61,42 @@ def test_resnet_deletion_experiment_trains_and_charts_both_nets():
     assert at.get("plotly_chart"), "no deletion chart"
     caption = " ".join(c.value for c in at.caption)
     assert "resnet20_cifar: average drop" in caption and "plain20_cifar: average drop" in caption
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+@pytest.mark.parametrize("section", ["Activation functions", "Normalisation", "Efficient convolutions"])
+def test_legends_and_axes_read_as_words_not_column_names(section):
+    for spec in chart_specs(open_section(section)):
+        names = [t.get("name") or "" for t in spec["data"]]
+        layout = spec["layout"]
+        titles = [(layout.get(axis) or {}).get("title", {}).get("text") or "" for axis in ("xaxis", "yaxis")]
+        legend = (layout.get("legend") or {}).get("title", {}).get("text") or ""
+        for text in [*names, *titles, legend]:
+            assert "_" not in text and text != "variable", text
+
+
+def test_each_activation_keeps_one_colour_in_every_chart():
+    colours: dict[str, set] = {}
+    for spec in chart_specs(open_section("Activation functions")):
+        for trace in spec["data"]:
+            colours.setdefault(trace["name"], set()).add(trace["line"]["color"])
+    assert {"sigmoid", "ReLU", "tanh"} <= set(colours)
+    assert all(len(c) == 1 for c in colours.values()), colours
+    assert len({next(iter(c)) for c in colours.values()}) == len(colours)
+
+
+def test_overlapping_conv_windows_never_share_a_marker():
+    """Kernel 3 at stride 1: neighbouring windows overlap on most taps, yet each unit's
+    dots sit at their own offset and each window has its own colour."""
+    at = open_section("Convolution arithmetic")
+    at.number_input(key="ca_s").set_value(1).run()
+    spec = chart_specs(at)[0]
+    windows = [t for t in spec["data"] if t.get("name", "").startswith("output unit")]
+    points = [(x, y) for t in windows for x, y in zip(t["x"], t["y"])]
+    assert len(windows) == 9 and len(set(points)) == len(points)
+    assert len({t["marker"]["color"] for t in windows}) == 9
