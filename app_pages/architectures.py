@@ -64,8 +64,15 @@ if card.paper_params:
 m1.metric("Parameters", human_count(a.params), delta=delta, delta_color="off", delta_arrow="off", help=card.params_source or None)
 m2.metric("MACs", human_count(a.macs), help=MACS_HELP + f", for one {c}×{side}×{side} image")
 m3.metric("Depth", a.depth, help="convolution and linear layers on the longest path")
-m4.metric("Receptive field", f"{rf_text(a.final_rf)} px" if a.final_rf else "global", delta=f"stride {rf_text(a.final_stride)}" if a.final_stride else None,
-          delta_color="off", delta_arrow="off", help="of the last spatial feature map, in input pixels")
+if a.global_from:  # attention: one truth with Inspect, where every encoder unit sees the whole image
+    m4.metric("Receptive field", "global", delta=f"patches {rf_text(a.final_rf)} px, stride {rf_text(a.final_stride)}",
+              delta_color="off", delta_arrow="off",
+              help=f"the patch embedding sees {rf_text(a.final_rf)} px; from {a.global_from} on, attention lets every "
+                   "token see every other, so each unit's field is the whole image")
+else:
+    m4.metric("Receptive field", f"{rf_text(a.final_rf)} px" if a.final_rf else "global",
+              delta=f"stride {rf_text(a.final_stride)}" if a.final_stride else None,
+              delta_color="off", delta_arrow="off", help="of the last spatial feature map, in input pixels")
 m5.metric("Input", f"{c}×{side}×{side}", delta=f"torchvision: {card.torchvision}" if card.torchvision else None,
           delta_color="off", delta_arrow="off")
 

@@ -204,3 +204,13 @@ def test_json_shape():
                                "params": 1_792, "macs": 86_704_128, "rf": 3, "stride": 1}
     text = a.to_text()
     assert "138,357,544" in text and text.count("\n") > len(a.rows)
+
+
+def test_attention_makes_the_field_global_and_cnns_have_no_mixer():
+    from classifier.analysis import analyze
+
+    vit = analyze("vit_b_16")
+    assert (vit.final_rf, vit.final_stride) == (16, 16)  # the 16×16 patch embedding
+    assert vit.global_from == "encoder.layers.encoder_layer_0.self_attention.matmul"
+    assert "global from encoder.layers.encoder_layer_0" in vit.to_text()
+    assert analyze("resnet18").global_from is None

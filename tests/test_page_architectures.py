@@ -151,3 +151,12 @@ def test_a_family_opens_on_its_full_size_variant(family):
     name = at.selectbox(key="arch_model").value
     assert not get_card(name).small_input, f"{family} opened on {name}"
     assert at.subheader[0].value.startswith(f"{family}: ")
+
+
+def test_vit_field_is_global_after_its_first_attention_product():
+    """One truth with Inspect: ViT's patches see 16 px, but from the first attention
+    product on every token sees every other, so the card says "global"."""
+    at = choose(open_app(), "vit_b_16")
+    m = next(m for m in at.metric if m.label == "Receptive field")
+    assert (m.value, m.delta) == ("global", "patches 16 px, stride 16")
+    assert "encoder_layer_0.self_attention" in m.help

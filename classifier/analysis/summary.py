@@ -72,8 +72,10 @@ class Analysis:
     """Everything the summary page, the CLI and the comparisons show about one model at
     one input size. ``final_rf``/``final_stride`` belong to the last feature map before
     global pooling; they are None, and ``final_note`` says why, where an op after the
-    last placed map is not modelled. ``depth`` counts conv and linear layers on the
-    longest path."""
+    last placed map is not modelled. ``global_from`` names the first op after that map
+    which mixes every position (an attention product, as in ViT): from there on each
+    unit sees the whole image, so the net's field is global whatever its patch map says.
+    ``depth`` counts conv and linear layers on the longest path."""
 
     model: str
     input_size: tuple[int, int, int]
@@ -86,6 +88,7 @@ class Analysis:
     rf_profile: tuple[RFPoint, ...]
     graph: LayerGraph
     final_note: str | None = None
+    global_from: str | None = None
 
     def to_dict(self) -> dict:
         """Totals and rows, JSON-ready."""
@@ -99,6 +102,7 @@ class Analysis:
                 "depth": self.depth,
                 "rf": pair(self.final_rf),
                 "stride": pair(self.final_stride),
+                "global_from": self.global_from,
             },
             "rows": [r.to_dict() for r in self.rows],
         }
@@ -134,7 +138,8 @@ class Analysis:
             f"Depth (conv + linear layers on the longest path): {self.depth}",
             f"Receptive field of the last feature map: {_cell(self.final_rf) or 'n/a'}"
             f" (effective stride {_cell(self.final_stride) or 'n/a'})"
-            + (f" — {self.final_note}" if self.final_note else ""),
+            + (f" — {self.final_note}" if self.final_note else "")
+            + (f"; global from {self.global_from} on (attention mixes every position)" if self.global_from else ""),
         ]
         return "\n".join([fmt(header), rule, *(fmt(b) for b in body), rule, *totals])
 
@@ -203,6 +208,11 @@ def _row_name(r: NodeRecord, counts: dict[tuple, int]) -> str:
     return ".".join((*r.scope, op))
 
 
+# Products of two activations: attention scores and their weighted sums, through which
+# every token reaches every other (a Linear layer multiplies by weights and mixes none).
+_POSITION_MIXERS = {"matmul", "bmm", "baddbmm", "einsum", "scaled_dot_product_attention", "MultiheadAttention"}
+
+
 def summarize(model: nn.Module, input_size: tuple[int, int, int], name: str | None = None) -> Analysis:
     """Analyse ``model``, which must be on the meta device and in eval mode."""
     trace: Trace = trace_shapes(model, input_size)
@@ -211,6 +221,7 @@ def summarize(model: nn.Module, input_size: tuple[int, int, int], name: str | No
     rows: list[LayerRow] = []
     profile: list[RFPoint] = []
     late_note = None  # the first op not modelled after the last placed map
+    mixer = None  # the first op after the last placed map that mixes all positions
     for r in trace.records:
         if r.op in ("placeholder", "output") or (r.op == "get_attr" and not owned.get(r.name)):
             continue
@@ -223,7 +234,9 @@ def summarize(model: nn.Module, input_size: tuple[int, int, int], name: str | No
         rows.append(row)
         if f is not None and not f.pooled:
             profile.append(RFPoint(row.name, r.type, r.depth, f.rf, f.stride))
-            late_note = None
+            late_note = mixer = None
+        elif r.type in _POSITION_MIXERS and mixer is None:
+            mixer = row.name
         elif r.note and late_note is None:
             late_note = r.note
     rows.extend(extra)
@@ -240,6 +253,7 @@ def summarize(model: nn.Module, input_size: tuple[int, int, int], name: str | No
         rf_profile=tuple(profile),
         graph=LayerGraph(trace.records, trace.module_types),
         final_note=late_note,
+        global_from=mixer,
     )
 
 
