@@ -139,10 +139,10 @@ MODEL_RECIPES: dict[str, Recipe] = {
         "measured here: AdamW 5e-3, batch 32, passes 95 % on digits in 5 epochs where SGD 0.1 stays at chance",
     ),
 }
-for _family in ("NIN", "ZFNet", "VGG", "Highway Network", "LeNet"):
+for _family in ("NIN", "ZFNet", "VGG", "Highway Network", "SqueezeNet"):
     FAMILY_RECIPES.setdefault(_family, ADAM)
 for _family in (
-    "GoogLeNet", "BN-Inception", "Inception-v3", "Inception-v4", "SqueezeNet", "Xception", "DPN", "IGCV1",
+    "GoogLeNet", "BN-Inception", "Inception-v3", "Inception-v4", "Xception", "DPN", "IGCV1",
     "IGCV2", "IGCV3", "MobileNet v1", "MobileNet v2", "MobileNet v3", "ShuffleNet v1", "ShuffleNet v2",
     "MnasNet", "EfficientNet", "SENet", "NASNet", "AmoebaNet", "ENAS", "CliqueNet",
 ):
