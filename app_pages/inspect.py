@@ -12,6 +12,7 @@ import streamlit as st
 from app_pages import page_helpers
 from app_pages.inspect_feature_vis import feature_vis_view
 from app_pages.inspect_layer_sweep import layer_sweep_view
+from app_pages.inspect_sanity import sanity_checks
 
 from classifier import get_card, list_models
 from classifier.explain import (
@@ -211,6 +212,7 @@ tab_names = ["Activations", "Deconvnet", "Attributions", "Occlusion", "Effective
 if has_attention(model):
     tab_names.append("Attention")
 tab_names += ["Layer sweep", "Feature visualisation"]
+tab_names.append("Sanity checks")
 tabs = dict(zip(tab_names, st.tabs(tab_names, key="inspect_tab", on_change="rerun")))
 
 # --- activations ---------------------------------------------------------------------------
@@ -434,6 +436,12 @@ if "Attention" in tabs:
             rolled = figures.rollout_figure(att, image, opacity)
             st.image(rolled, caption="Attention rollout through all blocks (Abnar & Zuidema 2020)", width=FIGURE_WIDTH)
             download("Attention rollout", rolled, f"{name}-attention-rollout.png", "dl_rollout")
+
+# --- sanity checks -------------------------------------------------------------------------
+
+with tabs["Sanity checks"]:
+    if tabs["Sanity checks"].open:
+        sanity_checks(model, x, target, loaded.class_names, layers, name, key)
 
 # --- layer sweep and feature visualisation (app_pages/inspect_layer_sweep.py, inspect_feature_vis.py)
 

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from classifier.data import digits, public
 from classifier.data.download import Progress, data_dir, fetch
 from classifier.data.folder import load_image_folder
-from classifier.data.sets import ImageSet
+from classifier.data.sets import ImageSet, shuffled_labels
 from classifier.data.transforms import build_transform, match_stats
 
 
@@ -36,6 +36,9 @@ DATASETS: dict[str, DatasetInfo] = {
     for info in (
         # Measured on the 1,347 upscaled training digits (tests/test_data.py re-measures it).
         DatasetInfo("digits", "Digits (bundled, 8×8 → 32×32)", "strokes", (0.3062,), (0.3243,)),
+        # The same digits with the training labels permuted: a net can only memorise them, which
+        # is what the data-randomisation sanity check of an explanation compares against.
+        DatasetInfo("digits_shuffled", "Digits, training labels shuffled (sanity checks)", "strokes", (0.3062,), (0.3243,)),
         # The widely quoted MNIST and Fashion-MNIST training-set statistics.
         DatasetInfo("mnist", "MNIST", "strokes", (0.1307,), (0.3081,), needs_download=True),
         DatasetInfo("fashion_mnist", "Fashion-MNIST", "objects", (0.2860,), (0.3530,), needs_download=True),
@@ -97,8 +100,10 @@ def load_data(
     and are resized per sample by the transform.
     """
     info = get_info(name)
-    if name == "digits":
+    if name in ("digits", "digits_shuffled"):
         train, test = digits.load_digits_split()
+        if name == "digits_shuffled":
+            train = shuffled_labels(train)
         return LoadedData(info, train, test, digits.CLASSES)
     if name == "folder":
         if not path:

@@ -29,6 +29,14 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index])
 
 
+def shuffled_labels(images: ImageSet, seed: int = 0) -> ImageSet:
+    """The same images with their labels permuted (Zhang et al. 2017, "Understanding deep
+    learning requires rethinking generalization", arXiv 1611.03530): every class keeps its
+    count, but a label says nothing about its image, so a net can only memorise them."""
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    return ImageSet(images.images, images.labels[order])
+
+
 def stratified_split(labels: torch.Tensor, test_fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and test indices with every class split in the same proportion.
 
