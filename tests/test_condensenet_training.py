@@ -40,7 +40,7 @@ STOP_AT_STAGE = 2  # the first process stops once this stage is done; a second o
 def run(tmp_path_factory):
     """One CondenseNet run stopped during condensation and resumed to the end, with a
     record of every training_progress and regularization_loss call the engine made."""
-    calls = {"progress": [], "lasso": [], "resumed_masks": None}
+    calls = {"progress": [], "lasso": []}
     stop = threading.Event()
     progress, lasso = CondenseNet.training_progress, CondenseNet.regularization_loss
 
@@ -68,7 +68,7 @@ def run(tmp_path_factory):
         first.close()
         stopped_at = load_checkpoint(run.last_checkpoint)
         assert train(cfg, run, resume=True) == "finished"
-        yield run, calls, stopped_at, mp
+        yield run, calls, stopped_at  # the patches hold while the tests read the run
 
 
 def learned(model):
@@ -76,7 +76,7 @@ def learned(model):
 
 
 def test_condensation_runs_on_the_papers_schedule(run):
-    _, calls, stopped_at, _ = run
+    _, calls, stopped_at = run
     fractions = [f for f, _ in calls["progress"]]
     assert fractions == [s / STEPS for s in range(STEPS)], "once before every step, resumed run included"
     stages = [stage for _, stage in calls["progress"]]
@@ -88,7 +88,7 @@ def test_condensation_runs_on_the_papers_schedule(run):
 
 
 def test_group_lasso_is_in_the_loss_until_condensation_ends(run):
-    _, calls, _, _ = run
+    _, calls, _ = run
     assert len(calls["lasso"]) == STEPS
     assert all(v > 0 for v in calls["lasso"][:10]) and all(v == 0 for v in calls["lasso"][10:])
     # the weight is the authors' λ: the value is LASSO_WEIGHT × the plain group lasso
@@ -97,7 +97,7 @@ def test_group_lasso_is_in_the_loss_until_condensation_ends(run):
 
 
 def test_resume_continues_from_the_training_form(run):
-    path, _, stopped_at, _ = run
+    path, _, stopped_at = run
     assert stopped_at["build"] == {} and stopped_at["batch_in_epoch"] == 8
     saved = {k: v for k, v in stopped_at["model_state"].items() if k.endswith("mask")}
     final = load_checkpoint(path.last_checkpoint)
@@ -109,7 +109,7 @@ def test_resume_continues_from_the_training_form(run):
 
 
 def test_every_learned_group_conv_keeps_one_in_c_inputs(run):
-    path, _, _, _ = run
+    path, _, _ = run
     model = create_model(NAME, num_classes=10)
     model.load_state_dict(load_checkpoint(path.last_checkpoint)["model_state"])
     convs = learned(model)
@@ -122,7 +122,7 @@ def test_every_learned_group_conv_keeps_one_in_c_inputs(run):
 
 
 def test_best_checkpoint_is_the_converted_net_with_the_trained_logits(run):
-    path, _, _, _ = run
+    path, _, _ = run
     best = load_checkpoint(path.best_checkpoint)
     assert best["build"] == {"converted": True, "classifier_keep": 1.0}
     assert best["epoch"] == 2, "the first evaluation of the condensed net replaces the earlier best.pt"
@@ -147,7 +147,7 @@ def test_best_checkpoint_is_the_converted_net_with_the_trained_logits(run):
 
 
 def test_train_page_shows_the_condensation(run, monkeypatch):
-    path, _, _, _ = run
+    path, _, _ = run
     assert path.read_status()["model_status"].startswith("Condensation: stage 4 of 4 (optimisation), 75%")
     monkeypatch.setenv("CLASSIFIER_RUNS_DIR", str(path.root))
     at = AppTest.from_file(str(ROOT / "app_pages" / "train.py"), default_timeout=120).run()
