@@ -67,6 +67,13 @@ def _cmd_units(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A channel count: a whole number, 0 meaning every channel."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected 0 (all) or a positive integer, not {text!r}")
+    return int(text)
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("units", help="a layer's dataset examples (ZFNet Fig. 2), one PNG per channel")
     add_model_and_weights(p)
@@ -75,7 +82,7 @@ def register(subparsers) -> None:
                    help="samples, digits, cifar10, cifar100 (from the data cache), a folder of images "
                         "(an ImageNet-style folder included) or a .zip of one")
     p.add_argument("--k", type=positive, default=9, help="examples per channel (default 9)")
-    p.add_argument("--channels", type=int, default=16, help="strongest channels to draw (default 16; 0: all)")
+    p.add_argument("--channels", type=_count, default=16, help="strongest channels to draw (default 16; 0: all)")
     p.add_argument("--limit", type=positive, help="at most this many images, drawn at random (fixed seed)")
     p.add_argument("--out", required=True, help="folder to write channel-NNNN.png and index.json into")
     p.set_defaults(run=_cmd_units)
