@@ -23,9 +23,9 @@ from classifier import registry
 from classifier.data import load_data, make_datasets
 from classifier.models.condensenet import LASSO_WEIGHT, CondensedConv, CondenseNet, LearnedGroupConv
 from classifier.registry import create_model
-from classifier.train import RunDir, TrainConfig, load_checkpoint, model_from_checkpoint, train
+from classifier.train import RunDir, TrainConfig, load_checkpoint, model_from_checkpoint, save_checkpoint, train
 from classifier.train.engine import Trainer
-from classifier.weights import load_weights
+from classifier.weights import WeightsError, load_weights
 from tests_paths import ROOT
 
 NAME = "condensenet_86_cifar"
@@ -153,3 +153,13 @@ def test_train_page_shows_the_condensation(run, monkeypatch):
     at = AppTest.from_file(str(ROOT / "app_pages" / "train.py"), default_timeout=120).run()
     assert not at.exception, at.exception
     assert any(c.value.startswith("Condensation: stage 4 of 4") for c in at.caption)
+
+
+def test_build_options_a_builder_does_not_take_are_one_sentence(tmp_path):
+    """An uploaded file's own ``build`` entry reaches the builder; a wrong one is refused
+    as a message, not a traceback."""
+    path = tmp_path / "odd.pt"
+    save_checkpoint(path, {"model": "lenet5", "class_names": list("0123456789"), "build": {"converted": True},
+                           "model_state": create_model("lenet5", num_classes=10).state_dict()})
+    with pytest.raises(WeightsError, match=r"^The checkpoint's build options \{'converted': True\} do not fit lenet5\.$"):
+        load_weights(None, path)

@@ -133,7 +133,10 @@ def _load_checkpoint(model_name: str | None, source: str | Path | bytes) -> Load
         raise WeightsError(f"The checkpoint is for {ckpt.model_name}, not {model_name}.")
     card = get_card(name)
     num_classes = len(ckpt.class_names) if ckpt.class_names else last_linear_outputs(name, ckpt.state_dict)
-    model = build_with(name, ckpt.state_dict, num_classes=num_classes, **ckpt.build)
+    try:
+        model = build_with(name, ckpt.state_dict, num_classes=num_classes, **ckpt.build)
+    except TypeError:  # a file's own "build" entry naming options the builder does not take
+        raise WeightsError(f"The checkpoint's build options {ckpt.build} do not fit {name}.") from None
     num_classes = num_classes or card.num_classes
     class_names = ckpt.class_names or default_class_names(num_classes)
     input_size = ckpt.input_size or card.input_size
