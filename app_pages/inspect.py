@@ -32,6 +32,7 @@ from classifier.explain import (
     has_attention,
     map_tiles,
     occlusion,
+    occlusion_positions,
     predict,
     top_projections,
     uses_relu,
@@ -366,12 +367,16 @@ with tabs["Occlusion"]:
         window = c1.slider("Occluder size (px)", 2, max(8, h // 2), default_window, key=f"occ_window_{h}")
         stride = c2.slider("Stride (px)", 1, max(4, h // 4), max(1, default_window // 2), key=f"occ_stride_{h}")
         opacity = c3.slider("Overlay opacity", 0.0, 1.0, 0.75, key="occ_opacity")
-        steps = (-(-(h - window) // stride) + 1) * (-(-(w - window) // stride) + 1)
-        result = memo(
-            ("occ", *key, target, window, stride),
-            lambda: occlusion(model, x, target, window, stride),
-            f"Occluding {steps} positions, one forward pass each…",
-        )
+        steps = occlusion_positions(h, w, window, stride)
+
+        def occlude():  # an explicit job: progress with the time left, and a Cancel button
+            if page_helpers.job_cancelled("occlusion", "Occlusion"):
+                st.stop()
+            with page_helpers.job_progress("occlusion", f"Occluding {steps} positions, 16 per forward pass…") as update:
+                return occlusion(model, x, target, window, stride,
+                                 progress=lambda done, total: update(done / total, f"Forward pass {done} of {total}"))
+
+        result = memo(("occ", *key, target, window, stride), occlude)
         picture = figures.occlusion_figure(result, image, opacity)
         st.image(
             picture,

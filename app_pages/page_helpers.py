@@ -1,11 +1,14 @@
 """Widgets and state shared by several pages (this file is not a page itself)."""
 
 import hashlib
+import time
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import streamlit as st
 from PIL import Image
 
+from classifier.explorer_format import time_left
 from classifier.images import FORMAT_NAMES, UPLOAD_EXTENSIONS, ImageError, decode_image, sample_images
 from classifier.feature_evolution import saved_epochs
 from classifier.train import list_runs
@@ -28,6 +31,44 @@ def memo(namespace: str, limit: int, key: tuple, compute, busy: str | None = Non
             store.popitem(last=False)
     store.move_to_end(key)
     return store[key]
+
+
+def job_cancelled(key: str, what: str) -> bool:
+    """True after the user cancelled the explicit job ``key``: the page then shows a
+    note and a "Run again" button instead of starting the job over on every rerun."""
+    flag = f"job_cancelled_{key}"
+    if not st.session_state.get(flag):
+        return False
+    note, again = st.columns([5, 1])
+    note.info(f"{what}: cancelled.")
+    if again.button("Run again", key=f"job_again_{key}"):
+        st.session_state[flag] = False
+        return False
+    return True
+
+
+@contextmanager
+def job_progress(key: str, text: str):
+    """A progress bar with the time left, and a Cancel button, around an explicit job.
+
+    Yields ``update(fraction, detail="")``. Pressing Cancel marks the job cancelled and
+    reruns the page; Streamlit stops the running script at its next element update, so
+    the job ends at its next ``update`` call and :func:`job_cancelled` holds it off."""
+    bar_col, cancel_col = st.columns([6, 1])
+    cancel_col.button("Cancel", key=f"job_cancel_{key}", on_click=st.session_state.__setitem__,
+                      args=(f"job_cancelled_{key}", True))
+    bar = bar_col.progress(0.0, text=text)
+    start = time.monotonic()
+
+    def update(fraction: float, detail: str = "") -> None:
+        left = time_left(time.monotonic() - start, fraction)
+        bar.progress(min(1.0, max(0.0, fraction)), text=" · ".join(t for t in (detail or text, left) if t))
+
+    try:
+        yield update
+    finally:  # on success and on an error alike; a rerun redraws the page anyway
+        bar.empty()
+        cancel_col.empty()
 
 
 def pick_image(prefix: str) -> tuple[Image.Image, str]:

@@ -49,3 +49,12 @@ def layer_table(rows, functional: bool = False) -> list[dict]:
         for row in table:
             del row["note"]
     return table
+
+
+def time_left(elapsed: float, fraction: float) -> str | None:
+    """'about 40 s left' (or '3 min') at the pace so far; None before the pace is known
+    (under 2 % done), when a guess would be noise."""
+    if not 0.02 <= fraction < 1:
+        return None
+    seconds = elapsed * (1 - fraction) / fraction
+    return f"about {seconds:.0f} s left" if seconds < 90 else f"about {seconds / 60:.0f} min left"

@@ -419,3 +419,27 @@ def test_default_layer_is_an_activation_near_the_middle():
     cnn = load_weights("resnet20_cifar", "random")
     layers = explainable_layers("resnet20_cifar", (3, 32, 32), cnn.model)
     assert layers[default_layer(layers)].type == "ReLU" and uses_relu(layers)
+
+
+@pytest.mark.parametrize("side, window, stride", [(32, 8, 4), (32, 6, 5), (32, 32, 8)])
+def test_occlusion_batches_its_positions_and_reports_each_pass(side, window, stride):
+    """Every occluder position goes through the model, ``batch`` at a time, and progress
+    hears once per batched pass, ending at (total, total)."""
+    from classifier.explain.attributions import occlusion, occlusion_positions
+
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net, self.sizes = create_model("lenet5").eval(), []
+
+        def forward(self, x):
+            self.sizes.append(len(x))
+            return self.net(x)
+
+    model, heard = Counting(), []
+    occlusion(model, torch.randn(1, 1, side, side), 3, window, stride, batch=16,
+              progress=lambda done, total: heard.append((done, total)))
+    positions = occlusion_positions(side, side, window, stride)
+    occluded = model.sizes[2:]  # our own look at the plain image, then captum's
+    assert sum(occluded) == positions and max(occluded) == min(16, positions)
+    assert heard == [(i, len(occluded)) for i in range(1, len(occluded) + 1)]

@@ -180,3 +180,15 @@ def test_hostile_checkpoint_upload_is_refused(tmp_path):
     assert "refused" in at.error[0].value
     assert not marker.exists()
 
+
+
+def test_a_cancelled_occlusion_waits_for_run_again():
+    """Cancel reruns the page with the job marked cancelled: the page says so and does
+    not start the job again until "Run again" is pressed."""
+    at = show_tab(open_inspect(inspect_model="resnet20_cifar", job_cancelled_occlusion=True), "Occlusion")
+    assert "Occlusion: cancelled." in [i.value for i in at.info]
+    assert not any("Occlusion map" in label for label in downloads(at))
+    at.button(key="job_again_occlusion").click().run()
+    assert not at.exception, at.exception
+    assert any("Occlusion map" in label for label in downloads(at))
+    assert at.session_state["job_cancelled_occlusion"] is False

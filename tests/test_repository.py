@@ -46,3 +46,11 @@ def test_readme_weights_table_is_the_registry():
     table = re.search(r"<!-- weights-table -->\n(.*?)\n<!-- /weights-table -->", text, re.S)
     assert table, "the README has no weights table between its markers"
     assert table.group(1) == markdown_table(all_entries()), "regenerate it with `python -m classifier weights --markdown`"
+
+
+def test_time_left_is_quoted_only_once_the_pace_is_known():
+    from classifier.explorer_format import time_left
+
+    assert time_left(1.0, 0.01) is None and time_left(10.0, 1.0) is None
+    assert time_left(10.0, 0.25) == "about 30 s left"
+    assert time_left(60.0, 0.25) == "about 3 min left"

@@ -10,7 +10,8 @@ get the same answers as a thread alone.
 
 from classifier.explain.activations import Activations, activations, layer_output, map_tiles
 from classifier.explain.attention import Attention, attention, has_attention
-from classifier.explain.attributions import LAYER_METHODS, METHODS, OcclusionMap, attribute, gradcam_layers, occlusion
+from classifier.explain.attributions import (LAYER_METHODS, METHODS, OcclusionMap, attribute, gradcam_layers, occlusion,
+                                              occlusion_positions)
 from classifier.explain.deconvnet import Projection, deconvolution, neuron_deconvolution, top_projections
 from classifier.explain.erf import EffectiveField, centre_unit, effective_field
 from classifier.explain.layer_info import LayerInfo, default_layer, explainable_layers, find_layer, uses_relu
@@ -46,6 +47,7 @@ __all__ = [
     "model_lock",
     "neuron_deconvolution",
     "occlusion",
+    "occlusion_positions",
     "predict",
     "top_projections",
 ]

@@ -12,6 +12,7 @@ watch the class probability.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -97,6 +98,13 @@ class OcclusionMap:
     stride: int
 
 
+def occlusion_positions(height: int, width: int, window: int, stride: int) -> int:
+    """How many occluder positions captum's ``Occlusion`` evaluates: along each side one
+    per stride, the last one hanging over the border so every pixel is covered."""
+    along = lambda side: 1 + max(0, -(-(side - window) // stride))  # noqa: E731  (ceil division)
+    return along(height) * along(width)
+
+
 def occlusion(
     model: nn.Module,
     x: torch.Tensor,
@@ -104,6 +112,7 @@ def occlusion(
     window: int,
     stride: int,
     batch: int = 16,
+    progress: Callable[[int, int], None] | None = None,
 ) -> OcclusionMap:
     """Slide a ``window``-pixel square of zeros (the dataset mean, after normalisation)
     over the image in steps of ``stride`` and record the probability of ``target``.
@@ -111,18 +120,29 @@ def occlusion(
     captum's ``Occlusion`` returns, per pixel, the average drop in the output over the
     positions that covered it; the probability map is the unoccluded probability minus
     that drop. captum lets the last position in each row and column hang over the border,
-    so every pixel is covered.
+    so every pixel is covered. ``batch`` occluded images go through the model in one
+    forward pass (captum's ``perturbations_per_eval``; ``bench/occlusion.py`` measures
+    the gain over one at a time); ``progress(done, total)`` hears after each such pass.
     """
+    total = -(-occlusion_positions(*x.shape[-2:], window, stride) // batch)
+    calls = []
+
     with exclusive(model):
         inp = x[:1].to(device_of(model))
 
         def probabilities(batch_x: torch.Tensor) -> torch.Tensor:
             return main_logits(model(batch_x)).softmax(1)
 
+        def occluded(batch_x: torch.Tensor) -> torch.Tensor:
+            calls.append(len(batch_x))  # the first call is captum's look at the plain image
+            if progress and len(calls) > 1:
+                progress(len(calls) - 1, total)
+            return probabilities(batch_x)
+
         with torch.no_grad():
             base = float(probabilities(inp)[0, target])
             c = inp.shape[1]
-            drop = Occlusion(probabilities).attribute(
+            drop = Occlusion(occluded).attribute(
                 inp,
                 sliding_window_shapes=(c, window, window),
                 strides=(c, stride, stride),
