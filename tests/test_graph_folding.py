@@ -128,5 +128,7 @@ def test_page_labels_macs_and_ticks_strides_at_powers_of_two(resnet50_page):
     at = resnet50_page
     macs = next(m for m in at.metric if m.label == "MACs")
     assert "1 MAC = 2 FLOPs" in macs.help and "attention" in macs.help
+    # the layer table's header names the unit (a column label in the table's JSON config)
+    assert json.dumps("MACs (multiply–accumulates)").encode() in at.dataframe[0].proto.SerializeToString()
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert chart["layout"]["yaxis2"]["tickvals"] == [1, 2, 4, 8, 16, 32]
