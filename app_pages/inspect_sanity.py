@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import page_helpers
-from classifier.explain import LAYER_METHODS, find_layer, gradcam_layers
+from classifier.explain import LAYER_METHODS, find_layer, gradcam_layers, uses_relu
 from classifier.explain import sanity_figures as sf
 from classifier.explain.render import png_bytes
 from classifier.explain.sanity import (
@@ -29,7 +29,7 @@ CHECKS = {
     "curves": "Deletion and insertion",
     "fidelity": "Infidelity and sensitivity",
 }
-STORE, STORE_ENTRIES = "inspect_sanity", 8
+STORE, STORE_ENTRIES = "inspect_sanity", 4  # a cascade keeps its maps: a few MB at 224 px
 
 
 def sanity_checks(model, x, target: int, class_names: list[str], layers, name: str, key: tuple) -> None:
@@ -55,6 +55,9 @@ def sanity_checks(model, x, target: int, class_names: list[str], layers, name: s
     if not methods:
         st.info("Choose at least one method.")
         return
+    if not uses_relu(layers) and {"guided", "deconv"} & set(methods):
+        st.caption("This net has no ReLU: guided backprop and the deconvnet are its plain gradient here, so their "
+                   "results equal the saliency's.")
     check = st.radio("Check", list(CHECKS), format_func=CHECKS.get, horizontal=True, key="sanity_check")
     common = (*key, target, tuple(methods), layer.name if layer else None)
     label = f"class {target} ({class_names[target]})"

@@ -130,7 +130,10 @@ def test_guided_backprop_of_a_fully_random_net_draws_the_edges():
 
 def test_data_randomisation_the_shuffled_label_net_gets_another_saliency_map(trained, digits):
     images, labels, test_images, test_labels = digits
-    shuffled_set = shuffled_labels(load_data("digits", (1, 32, 32)).train)
+    real, permuted = load_data("digits", (1, 32, 32)), load_data("digits_shuffled", (1, 32, 32))
+    shuffled_set = permuted.train
+    assert torch.equal(shuffled_set.labels, shuffled_labels(real.train).labels)
+    assert torch.equal(shuffled_set.images, real.train.images) and torch.equal(permuted.test.labels, real.test.labels)
     assert torch.equal(shuffled_set.labels.bincount(), labels.bincount())  # same class counts …
     assert (shuffled_set.labels != labels).float().mean() > 0.8  # … on other images
     shuffled = fit(images, shuffled_set.labels, epochs=1)

@@ -12,7 +12,7 @@ from classifier.explain.render import colormap, grid, resize
 from classifier.explain.sanity import RANDOM_ORDER, SANITY_METHODS, Cascade, Curves, Fidelity
 
 LABELS = {**SANITY_METHODS, RANDOM_ORDER: "Random order (chance)"}
-CORRELATION_AXIS = "Spearman rank correlation of |map| with the original"
+CORRELATION_AXIS = "Spearman ρ with the original (|map|)"
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = 420) -> go.Figure:
@@ -66,8 +66,9 @@ def curves_figure(curves: Curves, kind: str) -> go.Figure:
     verb = "deleted" if kind == "deletion" else "inserted"
     better = "lower is better" if kind == "deletion" else "higher is better"
     fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, f"{kind.capitalize()} curve ({better})", f"Fraction of pixels {verb}, most important first",
-                   "Probability of the class")
+    fig = _layout(fig, f"{kind.capitalize()} curve ({better})", f"Fraction of pixels {verb}, most important first",
+                  "Probability of the class", 560)
+    return fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2))  # half-width charts: legend below
 
 
 def curves_table(curves: Curves) -> pd.DataFrame:
