@@ -39,8 +39,9 @@ def downloads(at: AppTest) -> list[str]:
     return [d.proto.label for d in at.get("download_button")]
 
 
-def test_layer_sweep_computes_on_request_and_the_slider_moves_the_views():
-    at = open_tab("Layer sweep")
+def test_sweep_then_feature_vis_each_on_request(isolated):
+    """One page session for both tabs: the page's first load is most of the cost."""
+    at = open_tab("Layer sweep", fv_steps=32)
     assert any("Default layer." in c.value and "layer2.1.relu1" in c.value for c in at.caption)
     assert not any("sweep" in d for d in downloads(at)), "nothing is computed before the button"
     at.button(key="sweep_run").click().run()
@@ -53,19 +54,23 @@ def test_layer_sweep_computes_on_request_and_the_slider_moves_the_views():
     last = [c for c in image_captions(at) if "receptive field" in c][0]
     assert last.startswith("layer3.2.relu_out") and "25×25 px" not in last
 
-
-def test_feature_vis_shows_its_cost_runs_and_is_cached(isolated):
-    at = open_tab("Feature visualisation", fv_steps=32)
+    at.session_state["inspect_tab"] = "Feature visualisation"
+    at.run()
     cost = [i.value for i in at.info if "Cost" in i.value]
     assert cost and "32 steps" in cost[0] and "MACs" in cost[0]
-    assert not [c for c in image_captions(at) if "maximises" in c], "nothing runs before the button"
+    assert not maximised(at), "nothing runs before the button"
     at.button(key="fv_run").click().run()
     assert not at.exception, at.exception
-    assert any("maximises channel 0 of layer2.1.relu1" in c for c in image_captions(at))
+    assert any("maximises channel 0 of layer2.1.relu1 (32 steps" in c for c in maximised(at))
     assert "⬇ Feature visualisation (PNG)" in downloads(at)
     assert len(list((isolated / "feature-vis").glob("*.npz"))) == 1
-    again = open_tab("Feature visualisation", fv_steps=32)  # a new session: read from disk
-    assert any("maximises channel 0" in c for c in image_captions(again))
-    again.radio(key="fv_kind").set_value("A class logit").run()
-    assert not again.exception and not [c for c in image_captions(again) if "maximises" in c]
-    assert again.button(key="fv_run")
+    at.select_slider(key="fv_steps").set_value(64).run()
+    assert not maximised(at) and at.button(key="fv_run"), "64 steps is another result, not yet run"
+    at.select_slider(key="fv_steps").set_value(32).run()
+    assert maximised(at), "32 steps again: read back from the disk cache without a click"
+    at.radio(key="fv_kind").set_value("A class logit").run()
+    assert not at.exception and not maximised(at)
+
+
+def maximised(at: AppTest) -> list[str]:
+    return [c for c in image_captions(at) if "maximises" in c]
