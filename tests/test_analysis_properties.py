@@ -206,7 +206,7 @@ def _linearised(model: nn.Module, records: tuple[NodeRecord, ...], targets: list
     tensor the analysis does not place in the image, such as a squeeze-and-excitation
     gate's pooled mean, is detached: by the analysis's convention a channel gate rescales
     a map without widening its field. The graph returns the ``targets`` nodes' values."""
-    for path, m in list(model.named_modules()):
+    for m in model.modules():
         if isinstance(m, nn.ConstantPad2d) and not math.isfinite(m.value):
             m.value = 0.0
     gm = fx.symbolic_trace(model)
