@@ -216,3 +216,30 @@ def test_evolution_mutates_one_slot_and_ages_out_the_oldest():
     assert history[2].parent in (0, 1) and history[0].parent is None
     assert alive_log[-1] == [1, 2]  # candidate 0, the oldest, died however good it was
     assert all(0 <= c.accuracy <= 1 for c in history)
+
+
+def test_kept_share_measures_what_survives_above_chance():
+    from classifier.concepts.ensemble import Deletions, kept_share
+
+    rows = [{"deleted": "none", "top1": 0.9, "downsampling": False},
+            {"deleted": "a", "top1": 0.5, "downsampling": False},   # half of the 0.8 above chance
+            {"deleted": "b", "top1": 0.05, "downsampling": True}]   # below chance counts as nothing kept
+    assert kept_share(rows, 0.1) == pytest.approx(0.25)
+    assert kept_share(rows, 0.1, downsampling=False) == pytest.approx(0.5)
+    assert kept_share(rows, 0.1, downsampling=True) == 0
+    assert kept_share([{**rows[0], "top1": 0.1}, rows[1]], 0.1) == 0  # a net at chance keeps nothing
+    assert Deletions({"n": rows}, 0.1).kept("n") == pytest.approx(0.25)
+
+
+def test_the_verdict_refuses_a_net_too_close_to_chance():
+    from classifier.concepts.ensemble import Deletions
+
+    def net(intact, deleted):
+        return [{"deleted": "none", "top1": intact, "downsampling": False},
+                {"deleted": "a", "top1": deleted, "downsampling": False}]
+
+    assert Deletions({"res": net(0.9, 0.8), "plain": net(0.6, 0.2)}, 0.1).verdict()[0]
+    shown, text = Deletions({"res": net(0.9, 0.8), "plain": net(0.2, 0.19)}, 0.1).verdict()
+    assert not shown and text.startswith("plain reached only 20%")
+    shown, text = Deletions({"res": net(0.9, 0.2), "plain": net(0.6, 0.5)}, 0.1).verdict()
+    assert not shown and "does not show" in text
