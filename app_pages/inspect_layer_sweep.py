@@ -47,7 +47,7 @@ def layer_sweep_view(model, key: tuple, layers: list, target: int, class_name: s
     figure = sweep_figure(step, image, opacity)
     top, left, bottom, right = step.box
     field = f"{right - left}×{bottom - top} px" if step.layer.rf else "the whole image (global field)"
-    cam = "Grad-CAM" if step.gradcam is not None else "no Grad-CAM here (it weights spatial maps; tokens and 1×1 maps have none)"
+    cam = "Grad-CAM" if step.gradcam is not None else "no Grad-CAM here (it needs a spatial map larger than 1×1)"
     st.image(figure, caption=f"{step.layer.label} — {cam} | channel {step.channel}, strongest of "
              f"{step.layer.channels} (unit {step.unit} = {step.value:.3g}) | its receptive field: {field}",
              width="stretch")

@@ -77,7 +77,8 @@ def main() -> None:
             print(
                 f"{name:10s} {objective.label:40s} forward {macs / 1e9:5.2f} GMAC | 256 steps: visualise "
                 f"{ours * per:6.1f} s, bare loop {bare * per:6.1f} s, ratio {ours / bare:.2f} | one step: "
-                f"forward {forward * 1e3:.0f} ms, +input grad x{step / forward:.2f}, +full backward x{full / forward:.2f}",
+                f"forward {forward * 1e3:.0f} ms, +input grad x{step / forward:.2f}, "
+                f"+full backward x{full / forward:.2f}",
                 flush=True,
             )
 

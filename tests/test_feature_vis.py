@@ -94,7 +94,8 @@ def test_cost_counts_the_net_up_to_the_layer_three_times_per_step(resnet):
     upto = [r.name for r in rows].index(layer.name) + 1
     channel = fv.cost("resnet20_cifar", loaded.input_size, fv.Objective(0, layer), steps=10)
     logit = fv.cost("resnet20_cifar", loaded.input_size, fv.Objective(0), steps=10)
-    assert channel.forward_macs == sum(r.macs for r in rows[:upto]) < logit.forward_macs == analyze("resnet20_cifar").macs
+    assert channel.forward_macs == sum(r.macs for r in rows[:upto])
+    assert channel.forward_macs < logit.forward_macs == analyze("resnet20_cifar").macs
     assert channel.total_macs == 10 * 3 * channel.forward_macs
     assert "10 steps" in channel.describe() and "2× forward" in channel.describe()
 

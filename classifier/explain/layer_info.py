@@ -160,7 +160,8 @@ def default_layer_reason(layers: list[LayerInfo]) -> str:
     if layer.rf is None:
         field = "each unit already mixes every patch of the image (attention)"
     else:
-        field = f"each unit sees {layer.rf[0]:g}×{layer.rf[1]:g} px of the image on a {layer.grid[0]}×{layer.grid[1]} grid"
+        (rh, rw), (gh, gw) = layer.rf, layer.grid
+        field = f"each unit sees {rh:g}×{rw:g} px of the image on a {gh}×{gw} grid"
     return (
         f"{layer.name} is the {layer.type} nearest the middle ({where}): past the first layers' edge and colour "
         f"detectors, short of the last layers' class-specific maps, and {field}."
