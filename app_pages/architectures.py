@@ -44,7 +44,8 @@ def _analysis(model_name: str, input_size: tuple[int, int, int]):
 
 
 try:
-    a = _analysis(name, (c, int(side), int(side)))
+    with st.spinner(f"Tracing {name} at {side}×{side} on the meta device…"):  # seconds for deep nets or large sides
+        a = _analysis(name, (c, int(side), int(side)))
 except Exception as exc:  # a too-small input for this net is a user choice, not a crash
     st.error(f"{card.variant} cannot run at {side}×{side}: {exc}. Try a larger input side.")
     st.stop()
