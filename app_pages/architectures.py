@@ -6,6 +6,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from app_pages import page_helpers
 from classifier import get_card, list_families, list_models
 from classifier.analysis import analyze
 from classifier.analysis.scaling import efficientnet_at_phi
@@ -148,9 +149,10 @@ with block_tab:
 with zoo_tab:
     st.markdown("Every registered model at its own input size: year against MACs, bubble size by parameters.")
     if st.toggle("Compute the whole zoo", key="zoo_on", help="builds every model on the meta device once; cached afterwards"):
-        bar = st.progress(0.0, text="Analysing the zoo…")
-        table = pd.DataFrame(zoo_overview(progress=lambda done, total, n: bar.progress(done / total, text=f"{n} ({done}/{total})")))
-        bar.empty()
+        if page_helpers.job_cancelled("zoo", "The zoo overview"):
+            st.stop()
+        with page_helpers.job_progress("zoo", "Analysing the zoo…") as update:
+            table = pd.DataFrame(zoo_overview(progress=lambda done, total, n: update(done / total, f"{n} ({done}/{total})")))
         fig = px.scatter(table, x="year", y="macs", size="params", color="line", hover_name="name", log_y=True,
                          hover_data=["family", "variant", "input"], size_max=45, category_orders={"line": list(LINES)},
                          color_discrete_sequence=px.colors.qualitative.Bold,
