@@ -1,21 +1,17 @@
-"""Per-model recipes: the plain CLI command trains LeNet-5 to 95 %, a representative set
-beats chance after one epoch with its defaults, every other 32×32 variant's recipe lowers
-its training loss, and settings resolve, override, round-trip and refuse bad values."""
+"""Per-model recipes: the plain CLI command trains LeNet-5 to 95 %, and settings resolve,
+override, round-trip and refuse bad values."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from classifier.cli import build_parser, main
-from classifier.data import load_data, make_datasets, normalisation
 from classifier.data.transforms import augmentation
-from classifier.registry import create_model, get_card, list_models
-from classifier.train import RunDir, TrainConfig, train
+from classifier.registry import get_card, list_models
+from classifier.train import RunDir, TrainConfig
 from classifier.train.config import OPTIMIZERS, SCHEDULES
-from classifier.train.engine import training_loss
-from classifier.train.optim import build_optimizer, build_scheduler, end_epoch
+from classifier.train.optim import build_scheduler, end_epoch
 from classifier.train.recipes import GENERAL, RECIPE_FIELDS, recipe_for
 
 SMALL = list_models(small_input=True)
@@ -33,8 +29,9 @@ def test_every_small_input_variant_has_a_valid_recipe_with_its_source(name):
     assert recipe.optimizer in OPTIMIZERS and recipe.schedule in SCHEDULES
     assert recipe.lr > 0 and recipe.weight_decay >= 0 and recipe.batch_size >= 1 and recipe.epochs >= 1
     assert 0 <= recipe.warmup_epochs < recipe.epochs and 0 <= recipe.label_smoothing < 1
-    # a paper (author and year) or the measurement that chose it
-    assert recipe.source.startswith("measured here: ") or any(str(y) in recipe.source for y in range(2012, 2024))
+    # a paper (author and year), the measurement that chose it, or the plain statement that it was not tuned
+    assert (recipe.source.startswith(("measured here: ", "not tuned for this net: "))
+            or any(str(y) in recipe.source for y in range(2012, 2024)))
 
 
 def test_imagenet_sized_nets_fine_tune_with_the_general_recipe():
@@ -101,7 +98,7 @@ def test_plateau_cuts_the_rate_after_its_patience_and_warms_up_first():
     assert restored.state_dict() == sched.state_dict()
 
 
-# ---------------------------------------------------------------------------- they learn
+# ---------------------------------------------------------------------------- the plain command learns
 def test_plain_cli_command_trains_lenet5_past_95_percent_in_5_epochs(tmp_path, capsys):
     """The command a new user types (issue 15: it ended at 15.6 % with the old SGD 0.1)."""
     code = main(["train", "--model", "lenet5", "--dataset", "digits", "--epochs", "5",
@@ -113,77 +110,3 @@ def test_plain_cli_command_trains_lenet5_past_95_percent_in_5_epochs(tmp_path, c
     assert evals(run)[-1]["top1"] >= 0.95, [e["top1"] for e in evals(run)]
     recorded = run.read_config()
     assert (recorded.optimizer, recorded.lr, recorded.epochs) == ("adamw", recipe_for("lenet5").lr, 5)
-
-
-def quarter_of_digits(monkeypatch):
-    """Make runs see a stratified quarter of the digits' training split (336 images), so an
-    epoch of a 0.5 GMAC cell net fits the CI budget; the test split stays whole."""
-    from classifier.train import engine
-
-    real = engine.load_data
-
-    def load_quarter(*args, **kwargs):
-        data = real(*args, **kwargs)
-        data.train = data.train.subset(torch.arange(0, len(data.train), 4))
-        return data
-
-    monkeypatch.setattr(engine, "load_data", load_quarter)
-
-
-@pytest.mark.parametrize("name, subset", [
-    ("resnet20_cifar", False), ("mobilenet_v2_cifar", False),
-    # the cheapest searched-cell net (NASNet-A 526, ENAS 728 MMACs), on a quarter of the digits
-    ("amoebanet_a_cifar", True),
-])
-def test_representative_nets_beat_chance_widely_after_one_epoch(tmp_path, monkeypatch, name, subset):
-    if subset:
-        quarter_of_digits(monkeypatch)
-    run = RunDir(tmp_path, name)
-    assert train(TrainConfig(model=name, epochs=1), run) == "finished"
-    assert evals(run)[0]["top1"] >= 0.3, f"chance is 10 %; {name} scored {evals(run)[0]['top1']:.1%}"
-
-
-# Covered above by a full epoch; and the deeper duplicates of a family, whose blocks and recipe
-# are those of the sibling tested here (sampled out to fit the CI budget):
-# ResNet-32/44/56/110 (ResNet-20), Plain-56 (Plain-20), PreAct-1001 (PreAct-164),
-# ResNeXt-29 16×64d (8×64d), WRN-28-10 (WRN-40-4), CondenseNet-182 (-86), the three larger
-# CliqueNets (T=12, k=36).
-ELSEWHERE = {"lenet5", "resnet20_cifar", "mobilenet_v2_cifar", "amoebanet_a_cifar"}
-DUPLICATES = {"resnet32_cifar", "resnet44_cifar", "resnet56_cifar", "resnet110_cifar", "plain56_cifar",
-              "preact_resnet1001_cifar", "resnext29_16x64d_cifar", "wrn28_10_cifar", "condensenet_182_cifar",
-              "cliquenet_t15_k64_cifar", "cliquenet_t15_k80_cifar", "cliquenet_t18_k80_cifar"}
-HEAVY = {"resnext29_8x64d_cifar", "igcv1_l32m26_cifar", "wrn40_4_cifar"}  # over 1 GMAC: a batch of 2
-STEPS = 8
-
-
-@pytest.fixture(scope="module")
-def digits_batch():
-    """The first 4 training digits, normalised as a run sees them (unaugmented)."""
-    data = load_data("digits", (1, 32, 32))
-    mean, std = normalisation(data.info, 1)
-    train_set, _ = make_datasets(data, (1, 32, 32), "none", mean, std)
-    x, y = zip(*(train_set[i] for i in range(4)))
-    return torch.stack(x), torch.tensor(y)
-
-
-@pytest.mark.parametrize("name", [n for n in SMALL if n not in ELSEWHERE | DUPLICATES])
-def test_default_recipe_lowers_the_training_loss(name, digits_batch):
-    """A few steps on one repeated batch with the recipe's optimizer, rate, decay and label
-    smoothing (at the peak rate: the schedule and warm-up shape whole runs, not 8 steps)."""
-    cfg = TrainConfig(model=name)
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=10).train()
-    x, y = digits_batch
-    if name in HEAVY:
-        x, y = x[:2], y[:2]
-    x = x.expand(-1, get_card(name).input_size[0], -1, -1)
-    optimizer = build_optimizer(model, cfg)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    losses = []
-    for _ in range(STEPS):
-        loss, _ = training_loss(model(x), y, criterion)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert min(losses[-3:]) < 0.8 * losses[0], [round(v, 3) for v in losses]
