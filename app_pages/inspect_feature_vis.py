@@ -5,7 +5,6 @@ Results are kept on disk, so a second look, or another session, is instant."""
 import plotly.graph_objects as go
 import streamlit as st
 import torch
-from PIL import Image
 
 from classifier.data.download import data_dir
 from classifier.explain import default_layer, feature_vis as fv
@@ -72,7 +71,7 @@ def feature_vis_view(loaded, name: str, source_key: str, layers: list, target: i
                            mime="image/png", key="dl_featvis", on_click="ignore")
     with chart_col:
         # the result as the network reads the downloaded PNG, beside the page's own image
-        batch = torch.cat([loaded.preprocess.tensor(Image.fromarray(result.image)), x[:1]])
+        batch = torch.cat([result.network_input(loaded.preprocess), x[:1]])
         optimised, yours = fv.score(loaded.model, objective, batch)
         m1, m2 = st.columns(2)
         m1.metric("Objective on the result", f"{optimised:.3g}")

@@ -11,7 +11,6 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from classifier.analysis import analyze
 from classifier.explain import default_layer, explainable_layers
@@ -39,7 +38,7 @@ def setup(name: str):
 
 def optimised_score(loaded, objective, result) -> float:
     """The objective on the result as a user would download it: the uint8 PNG, preprocessed."""
-    return fv.score(loaded.model, objective, loaded.preprocess.tensor(Image.fromarray(result.image)))[0]
+    return fv.score(loaded.model, objective, result.network_input(loaded.preprocess))[0]
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +135,9 @@ def test_cache_round_trip_and_key(resnet, tmp_path):
         fv.cache_file(tmp_path, "resnet20_cifar", "random", fv.Objective(2), steps=2, seed=0),
     }
     assert path not in others and len(others) == 5
+
+
+def test_a_one_channel_net_optimises_and_reads_its_result_in_grey():
+    loaded = load_weights("lenet5", "random")  # 1×32×32 input
+    result = fv.visualise(loaded.model, fv.Objective(3), loaded.preprocess, steps=2, seed=0)
+    assert result.image.shape == (32, 32, 3) and result.network_input(loaded.preprocess).shape == (1, 1, 32, 32)

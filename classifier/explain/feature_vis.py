@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from classifier.analysis import analyze
@@ -232,6 +233,11 @@ class FeatureVis:
 
     image: np.ndarray
     trace: list[float]
+
+    def network_input(self, preprocess: Preprocess) -> torch.Tensor:
+        """The result as the network reads the downloaded PNG (grey for a one-channel net)."""
+        picture = Image.fromarray(self.image).convert("L" if preprocess.channels == 1 else "RGB")
+        return preprocess.tensor(picture)
 
 
 def visualise(
