@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 from classifier.cli import build_parser, main
 from classifier.data.transforms import augmentation
@@ -13,6 +14,7 @@ from classifier.train import RunDir, TrainConfig
 from classifier.train.config import OPTIMIZERS, SCHEDULES
 from classifier.train.optim import build_scheduler, end_epoch
 from classifier.train.recipes import GENERAL, RECIPE_FIELDS, recipe_for
+from tests_paths import ROOT
 
 SMALL = list_models(small_input=True)
 
@@ -110,3 +112,24 @@ def test_plain_cli_command_trains_lenet5_past_95_percent_in_5_epochs(tmp_path, c
     assert evals(run)[-1]["top1"] >= 0.95, [e["top1"] for e in evals(run)]
     recorded = run.read_config()
     assert (recorded.optimizer, recorded.lr, recorded.epochs) == ("adamw", recipe_for("lenet5").lr, 5)
+
+
+def test_train_page_starts_from_the_recipe_and_refuses_an_oversized_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSIFIER_RUNS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    lenet = recipe_for("lenet5")
+    assert any(lenet.source in c.value for c in at.caption), "one line says where the defaults come from"
+    assert (at.number_input(key="train_epochs").value, at.number_input(key="train_lr").value) == (lenet.epochs, lenet.lr)
+    at.selectbox(key="train_model").set_value("resnet20_cifar").run()
+    resnet = recipe_for("resnet20_cifar")
+    assert any(resnet.source in c.value for c in at.caption)
+    assert at.selectbox(key="train_optimizer").value == resnet.optimizer
+    assert at.number_input(key="train_weight_decay").value == resnet.weight_decay
+    assert "plateau" in at.selectbox(key="train_schedule").options
+    at.number_input(key="train_batch").set_value(4000)
+    at.button(key="FormSubmitter:train_form-Start").click().run()
+    assert [e.value for e in at.error] == [
+        "Could not start the run: a batch of 4000 is larger than the 1,347 training images of digits"]
+    assert not any(tmp_path.iterdir()), "no run was started"
