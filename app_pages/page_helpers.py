@@ -55,7 +55,8 @@ def job_progress(key: str, text: str):
     reruns the page; Streamlit stops the running script at its next element update, so
     the job ends at its next ``update`` call and :func:`job_cancelled` holds it off."""
     bar_col, cancel_col = st.columns([6, 1])
-    cancel_col.button("Cancel", key=f"job_cancel_{key}", on_click=st.session_state.__setitem__,
+    cancel = cancel_col.empty()  # a placeholder: emptying a column would only add to it
+    cancel.button("Cancel", key=f"job_cancel_{key}", on_click=st.session_state.__setitem__,
                       args=(f"job_cancelled_{key}", True))
     bar = bar_col.progress(0.0, text=text)
     start = time.monotonic()
@@ -68,7 +69,7 @@ def job_progress(key: str, text: str):
         yield update
     finally:  # on success and on an error alike; a rerun redraws the page anyway
         bar.empty()
-        cancel_col.empty()
+        cancel.empty()
 
 
 def pick_image(prefix: str) -> tuple[Image.Image, str]:

@@ -192,3 +192,4 @@ def test_a_cancelled_occlusion_waits_for_run_again():
     assert not at.exception, at.exception
     assert any("Occlusion map" in label for label in downloads(at))
     assert at.session_state["job_cancelled_occlusion"] is False
+    assert "Cancel" not in [b.label for b in at.button], "the job's Cancel button must go when the job ends"
