@@ -200,6 +200,10 @@ target = st.selectbox(
 )
 
 layers = _layers(name, tuple(loaded.input_size), source_key, model)
+if not layers:  # a fully connected net (highway_fc10): no feature map to show, hook or project
+    st.info(f"{name} has no spatial feature maps (it flattens the image first), so the activation, deconvnet, "
+            "attribution and receptive-field views do not apply; its predictions are above.")
+    st.stop()
 layer_names = [layer.name for layer in layers]
 spatial = [layer.name for layer in gradcam_layers(layers)]
 

@@ -193,3 +193,9 @@ def test_a_cancelled_occlusion_waits_for_run_again():
     assert any("Occlusion map" in label for label in downloads(at))
     assert at.session_state["job_cancelled_occlusion"] is False
     assert "Cancel" not in [b.label for b in at.button], "the job's Cancel button must go when the job ends"
+
+
+def test_a_fully_connected_net_shows_predictions_and_says_why_no_maps():
+    at = open_inspect(inspect_model="highway_fc10")
+    assert at.get("plotly_chart"), "the top-5 chart is missing"
+    assert "has no spatial feature maps" in at.info[0].value
