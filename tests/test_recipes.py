@@ -95,6 +95,9 @@ def test_plateau_cuts_the_rate_after_its_patience_and_warms_up_first():
     assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # the warm-up epoch
     # epochs 2-5 stay at 1.0; the third epoch in a row without a loss below 0.9 (patience 2) cuts ÷10
     assert rates[4:20] == pytest.approx([1.0] * 16) and rates[20:] == pytest.approx([0.1] * 4)
+    plain = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.5)
+    build_scheduler(plain, TrainConfig(model="alexnet_cifar", epochs=10, lr=0.5), 4).step()  # no warm-up
+    assert plain.param_groups[0]["lr"] == 0.5
     restored = build_scheduler(torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=1.0), cfg, 4)
     restored.load_state_dict(sched.state_dict())
     assert restored.state_dict() == sched.state_dict()

@@ -70,7 +70,7 @@ class PlateauSchedule:
 
     def _warm_up(self) -> None:
         """The rate at this step of the warm-up (LambdaLR's ``(step + 1) / warm``)."""
-        if self.steps <= self.warm:
+        if self.warm and self.steps <= self.warm:
             for group, base in zip(self.optimizer.param_groups, self.base):
                 group["lr"] = base * min(1.0, (self.steps + 1) / self.warm)
 
