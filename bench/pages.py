@@ -37,11 +37,12 @@ def page(path: str, **state) -> AppTest:
 def steps():
     """(page, step name, action) in the order a user meets them; each action gets the
     AppTest the previous steps of its page left behind."""
-    arch = lambda at: (at.selectbox(key="arch_family").set_value("ResNet"), at.selectbox(key="arch_model").set_value("resnet50"))  # noqa: E731
+    arch = lambda at: at.selectbox(key="arch_model").set_value("resnet50")  # noqa: E731
     return {
         "Architectures": (lambda: page("app_pages/architectures.py"), [
             ("first view (default net)", lambda at: None),
-            ("pick ResNet-50", lambda at: arch(at)),
+            ("pick the ResNet family", lambda at: at.selectbox(key="arch_family").set_value("ResNet")),
+            ("pick ResNet-50", arch),
             ("input side 448", lambda at: at.number_input(key="arch_side_resnet50").set_value(448)),
         ]),
         "Inspect": (lambda: page("app_pages/inspect.py", inspect_model="resnet18"), [

@@ -197,7 +197,7 @@ def test_json_shape():
     data = json.loads(json.dumps(a.to_dict()))
     assert data.keys() == {"model", "input_size", "totals", "rows"}
     assert data["model"] == "vgg16" and data["input_size"] == [3, 224, 224]
-    assert data["totals"] == {"params": a.params, "macs": a.macs, "depth": 16, "rf": 212, "stride": 32}
+    assert data["totals"] == {"params": a.params, "macs": a.macs, "depth": 16, "rf": 212, "stride": 32, "global_from": None}
     assert len(data["rows"]) == len(a.rows)
     assert all(r.keys() == {"name", "type", "output_shape", "params", "macs", "rf", "stride"} for r in data["rows"])
     assert data["rows"][0] == {"name": "features.0", "type": "Conv2d", "output_shape": [64, 224, 224],
