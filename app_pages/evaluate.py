@@ -12,12 +12,11 @@ import streamlit as st
 
 from app_pages import page_helpers
 
-from classifier import get_card, list_models
 from classifier.data.catalog import is_downloaded
 from classifier.data.folder import UnsafeArchive, extract_upload
 from classifier.evaluate import evaluate, labelled_images
-from classifier.train import list_runs, runs_root
-from classifier.weights import WeightsError, load_weights
+from classifier.train import list_runs
+from classifier.weights import load_weights
 
 SETS = {
     "digits": "Bundled digits (test split, offline)",
@@ -48,27 +47,7 @@ def _latest_run_model() -> str | None:
     return None
 
 
-names = list_models()
-c1, c2 = st.columns([2, 3])
-name = c1.selectbox("Model", names, index=names.index(_latest_run_model() or "resnet18"), key="evaluate_model", bind="query-params",
-                    help="also settable in the address: ?evaluate_model=NAME")
-c1.caption(f"{get_card(name).variant}, {get_card(name).year}")
-runs = page_helpers.run_checkpoints(str(runs_root()), name)
-labels = {**page_helpers.weight_options(name), **{path: f"Training run {label}" for label, path in runs.items()},
-          "random": "Random (untrained)"}
-options = list(labels)
-default = next(iter(runs.values()), None) or page_helpers.default_weights(options)
-source = c2.selectbox("Weights", options, index=options.index(default), format_func=labels.get,
-                      key=f"evaluate_weights_{name}")
-
-try:
-    page_helpers.fetch_weights(source)
-    with st.spinner(f"Loading {name}…"):
-        loaded = _loaded(name, str(source), source)
-except WeightsError as exc:
-    st.error(str(exc))
-    st.stop()
-st.caption(f"{loaded.description} Input: {loaded.preprocess.describe()}.")
+name, loaded, source = page_helpers.pick_model_and_weights("evaluate", _latest_run_model() or "resnet18", _loaded)
 
 d1, d2, d3 = st.columns([2, 3, 1])
 digits_like = loaded.class_names == [str(d) for d in range(10)]

@@ -158,3 +158,36 @@ def run_checkpoints(root: str, model: str) -> dict[str, str]:
         except (OSError, ValueError, WeightsError):
             continue  # a run still being written, or a broken one: not offered
     return out
+
+
+def pick_model_and_weights(prefix: str, default_model: str, load) -> tuple[str, object, object]:
+    """The Model and Weights boxes of the Evaluate and Units pages: a model (also in the
+    address as ``?<prefix>_model=NAME``), then its trained weights, its runs' checkpoints
+    or random weights, a run first if there is one, else a cached entry (never starting a
+    download by itself). ``load(name, source_key, source)`` is the page's cached loader.
+    Returns (the model's name, the loaded model, the chosen source); a weights error
+    stops the page."""
+    from classifier import get_card, list_models
+    from classifier.train import runs_root
+
+    names = list_models()
+    c1, c2 = st.columns([2, 3])
+    name = c1.selectbox("Model", names, index=names.index(default_model), key=f"{prefix}_model", bind="query-params",
+                        help=f"also settable in the address: ?{prefix}_model=NAME")
+    c1.caption(f"{get_card(name).variant}, {get_card(name).year}")
+    runs = run_checkpoints(str(runs_root()), name)
+    labels = {**weight_options(name), **{path: f"Training run {label}" for label, path in runs.items()},
+              "random": "Random (untrained)"}
+    options = list(labels)
+    default = next(iter(runs.values()), None) or default_weights(options)
+    source = c2.selectbox("Weights", options, index=options.index(default), format_func=labels.get,
+                          key=f"{prefix}_weights_{name}")
+    try:
+        fetch_weights(source)
+        with st.spinner(f"Loading {name}…"):
+            loaded = load(name, str(source), source)
+    except WeightsError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.caption(f"{loaded.description} Input: {loaded.preprocess.describe()}.")
+    return name, loaded, source

@@ -8,13 +8,11 @@ import streamlit as st
 
 from app_pages import page_helpers
 
-from classifier import get_card, list_models
 from classifier.data.folder import UnsafeArchive
 from classifier.explain import default_layer, explainable_layers
 from classifier.explain.unit_sets import NAMED_SETS, example_set, unzipped
 from classifier.explain.units import cache_dir, cached_examples, channel_png, dataset_examples, weights_key
-from classifier.train import runs_root
-from classifier.weights import WeightsError, load_weights
+from classifier.weights import load_weights
 
 SETS = {**NAMED_SETS, "folder": "A folder on this machine (an ImageNet-style folder, photos…)",
         "zip": "Upload a zip of images"}
@@ -46,26 +44,7 @@ def _named_set(data: str):
     return example_set(data)
 
 
-names = list_models()
-c1, c2 = st.columns([2, 3])
-name = c1.selectbox("Model", names, index=names.index("resnet18"), key="units_model", bind="query-params",
-                    help="also settable in the address: ?units_model=NAME")
-c1.caption(f"{get_card(name).variant}, {get_card(name).year}")
-runs = page_helpers.run_checkpoints(str(runs_root()), name)
-labels = {**page_helpers.weight_options(name), **{path: f"Training run {label}" for label, path in runs.items()},
-          "random": "Random (untrained)"}
-options = list(labels)
-default = next(iter(runs.values()), None) or page_helpers.default_weights(options)
-source = c2.selectbox("Weights", options, index=options.index(default), format_func=labels.get,
-                      key=f"units_weights_{name}")
-try:
-    page_helpers.fetch_weights(source)
-    with st.spinner(f"Loading {name}…"):
-        loaded = _loaded(name, str(source), source)
-except WeightsError as exc:
-    st.error(str(exc))
-    st.stop()
-st.caption(f"{loaded.description} Input: {loaded.preprocess.describe()}.")
+name, loaded, source = page_helpers.pick_model_and_weights("units", "resnet18", _loaded)
 
 layers = _layers(name, loaded.input_size, str(source), loaded.model)
 if not layers:
