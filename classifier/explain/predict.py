@@ -32,7 +32,12 @@ def logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def predict(model: nn.Module, x: torch.Tensor, class_names: list[str], k: int = 5) -> list[Prediction]:
     """The ``k`` most probable classes for the first image of ``x``, best first."""
-    probs = logits(model, x)[0].softmax(0)
+    return top_predictions(logits(model, x)[0], class_names, k)
+
+
+def top_predictions(scores: torch.Tensor, class_names: list[str], k: int = 5) -> list[Prediction]:
+    """The ``k`` most probable classes of one image's logits, best first."""
+    probs = scores.float().softmax(0)
     top = probs.topk(min(k, probs.numel()))
     return [
         Prediction(int(i), class_names[int(i)] if int(i) < len(class_names) else f"class {int(i)}", float(p))
