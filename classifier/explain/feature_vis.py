@@ -38,7 +38,7 @@ from PIL import Image
 from torch import nn
 
 from classifier.analysis import analyze
-from classifier.explain.layer_info import LayerInfo, as_maps
+from classifier.explain.layer_info import LayerInfo, as_maps, output_up_to
 from classifier.explain.predict import device_of
 from classifier.explain.safety import exclusive
 from classifier.outputs import main_logits
@@ -76,31 +76,13 @@ class Objective:
         return f"channel {self.index} of {self.layer.name}" if self.layer else f"the logit of class {self.index}"
 
 
-class _Reached(Exception):
-    """Raised by the forward hook once the objective's layer has run: nothing above it is needed."""
-
-
 def objective_value(model: nn.Module, objective: Objective, x: torch.Tensor) -> torch.Tensor:
     """The objective for each image of ``x`` (B,), differentiable. A channel objective
     runs the model only up to its layer."""
     if objective.layer is None:
         return main_logits(model(x))[:, objective.index]
-    seen: list[torch.Tensor] = []
-
-    def stop(_module, _inputs, output):
-        seen.append(output)
-        raise _Reached
-
-    handle = model.get_submodule(objective.layer.name).register_forward_hook(stop)
-    try:
-        model(x)
-    except _Reached:
-        pass
-    finally:
-        handle.remove()
-    if not seen:
-        raise ValueError(f"{objective.layer.name} did not run in the forward pass")
-    return as_maps(seen[0])[:, objective.index].flatten(1).mean(1)
+    output = output_up_to(model, model.get_submodule(objective.layer.name), x)
+    return as_maps(output)[:, objective.index].flatten(1).mean(1)
 
 
 def score(model: nn.Module, objective: Objective, x: torch.Tensor) -> list[float]:

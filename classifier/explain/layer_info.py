@@ -172,3 +172,28 @@ def uses_relu(layers: list[LayerInfo]) -> bool:
     """The deconvnet (Zeiler & Fergus) is defined through ReLUs: without them captum's
     Deconvolution is a plain gradient."""
     return any(layer.type in {"ReLU", "ReLU6", "LeakyReLU"} for layer in layers)
+
+
+class _Reached(Exception):
+    """Raised by the hook once the layer's output is in hand: the rest of the net is not needed."""
+
+
+def output_up_to(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module``'s output for ``x``, running ``model`` only as far as that module (the
+    first element where a module returns a tuple). Gradients flow if ``x`` needs them."""
+    got = []
+
+    def hook(_module, _inputs, output):
+        got.append(output[0] if isinstance(output, (tuple, list)) else output)
+        raise _Reached
+
+    handle = module.register_forward_hook(hook)
+    try:
+        model(x)
+    except _Reached:
+        pass
+    finally:
+        handle.remove()
+    if not got:
+        raise ValueError(f"{type(module).__name__} did not run in the forward pass on this input")
+    return got[0]

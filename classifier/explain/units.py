@@ -31,7 +31,7 @@ from torch import nn
 
 from classifier.data.download import data_dir
 from classifier.explain.figures import rgb
-from classifier.explain.layer_info import LayerInfo, as_maps
+from classifier.explain.layer_info import LayerInfo, as_maps, output_up_to
 from classifier.explain.predict import device_of
 from classifier.explain.render import grid, png_bytes, resize, signed_image
 from classifier.explain.safety import exclusive
@@ -94,28 +94,9 @@ class Examples:
         return [int(c) for c in self.values[:, 0].argsort(descending=True, stable=True)]
 
 
-class _Reached(Exception):
-    """Raised by the hook once the layer's output is in hand: the rest of the net is not needed."""
-
-
 def _layer_maps(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The layer's output for ``x`` as (B, C, H, W), running the net only up to it."""
-    got = []
-
-    def hook(_module, _inputs, output):
-        got.append(output[0] if isinstance(output, (tuple, list)) else output)
-        raise _Reached
-
-    handle = module.register_forward_hook(hook)
-    try:
-        model(x)
-    except _Reached:
-        pass
-    finally:
-        handle.remove()
-    if not got:
-        raise ValueError("the layer did not run on this input")
-    return as_maps(got[0]).float()
+    return as_maps(output_up_to(model, module, x)).float()
 
 
 def _merge(best: tuple[torch.Tensor, ...], maps: torch.Tensor, first: int, k: int) -> tuple[torch.Tensor, ...]:
