@@ -19,16 +19,6 @@ from classifier.images import decode_image, sample_images
 from classifier.weights import load_weights
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as under xdist: on a shared 2-core machine two threads spin
-    against each other and a step takes 20× longer."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def setup(name: str):
     loaded = load_weights(name, "random")
     layers = explainable_layers(name, loaded.input_size, loaded.model)

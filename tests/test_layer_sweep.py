@@ -17,15 +17,6 @@ from classifier.weights import load_weights
 SAMPLE = next(iter(sample_images().values()))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as under xdist (two threads on two shared cores spin against each other)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def loaded_with_layers(name: str):
     loaded = load_weights(name, "random")
     layers = explainable_layers(name, loaded.input_size, loaded.model)
