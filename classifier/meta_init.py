@@ -16,11 +16,18 @@ class SkipInitOnMeta(TorchFunctionMode):
     A meta tensor has a shape and no values, yet ``nn.init``'s in-place draws (uniform_,
     normal_, erfinv_ …) still run through Python decompositions at milliseconds a call:
     most of the build time of a 1000-layer net. Skipping them changes no shape.
+
+    ``nn.init``'s functions hand themselves to the mode with the tensor as a keyword
+    (``handle_torch_function(kaiming_uniform_, (tensor,), tensor=tensor, …)``), so the
+    target is looked for there too: otherwise ``kaiming_uniform_`` would run its body,
+    and the ``uniform_`` inside it, under the device mode alone.
     """
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
-        in_place = name.endswith("_") and not name.startswith("__")
-        if in_place and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
-        return func(*args, **(kwargs or {}))
+        if name.endswith("_") and not name.startswith("__"):
+            target = args[0] if args else kwargs.get("tensor")
+            if isinstance(target, torch.Tensor) and target.is_meta:
+                return target
+        return func(*args, **kwargs)

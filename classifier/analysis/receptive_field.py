@@ -208,7 +208,7 @@ _PAD_MODULES = (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.Replicati
 _PERMUTES = {"permute", "transpose", "swapaxes", "swapdims", torch.permute, torch.transpose, torch.swapaxes}
 
 
-def _is_opaque(target: Any) -> bool:
+def is_opaque(target: Any) -> bool:
     """A function from outside torch that fx did not trace into."""
     home = getattr(target, "__module__", None) or ""
     return bool(home) and home.partition(".")[0] not in ("torch", "_operator", "operator", "builtins", "math")
@@ -384,7 +384,7 @@ def node_field(node: fx.Node, module: nn.Module | None, args: tuple, kwargs: dic
         return Field(f.dims, Axis(f.h.size, f.h.stride, f.h.start - top * f.h.stride),
                      Axis(f.w.size, f.w.stride, f.w.start - left * f.w.stride), f.pooled)
 
-    if node.op == "call_function" and _is_opaque(target):
+    if node.op == "call_function" and is_opaque(target):
         passed = next((n for n in live if values[n] is value), None)
         return info[passed] if passed is not None else Extent.GLOBAL
 

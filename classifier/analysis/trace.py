@@ -16,7 +16,7 @@ import torch
 from torch import fx, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from classifier.analysis.receptive_field import Extent, Field, first_tensor, input_field, node_field, unplaced
+from classifier.analysis.receptive_field import Extent, Field, first_tensor, input_field, is_opaque, node_field, unplaced
 
 # Layers that carry weights and count towards a network's depth ("VGG-16", "ResNet-50").
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
@@ -39,6 +39,14 @@ _PASS_LOCK = threading.Lock()
 # and its later calls are replayed: an empty meta tensor of the recorded shape, and the
 # recorded FLOPs. Exact types only: a subclass may change what forward does.
 _REPLAYABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+# Function and method calls are replayed the same way, keyed by the target and a
+# description of every argument (see _describe). PreAct-1001's 333 residual additions
+# share three shapes; on the meta device each one otherwise runs add's Python reference
+# kernel under the counter. Only outputs that are fresh plain tensors at offset 0 are
+# recorded: an op that hands an input back (an in-place op, ``contiguous`` on a
+# contiguous tensor) must keep returning that very tensor, which the receptive-field
+# rules look for.
+_NOT_REPLAYABLE = object()
 # Tensor methods that change nothing a reader cares about: no row, no graph node.
 _PLUMBING_METHODS = {"contiguous"}
 
@@ -131,15 +139,64 @@ def _is_data(node: fx.Node, value: Any, values: dict[fx.Node, Any]) -> bool:
     return True
 
 
+class _Tracer(fx.Tracer):
+    """``fx.Tracer`` with its attribute look-ups made constant time.
+
+    For every parameter, buffer or module a net's code touches directly (CondenseNet's
+    channel index buffers, ViT's class token), the stock tracer walks the whole module
+    tree to find its name: quadratic in a net's size, a quarter of CondenseNet-182's
+    trace. Here the names are looked up by id in maps built once, first name first, as
+    ``named_parameters``, ``named_buffers`` and ``named_modules`` give them.
+    """
+
+    def trace(self, root, concrete_args=None):
+        if isinstance(root, nn.Module):
+            self._names = {kind: {} for kind in ("parameter", "buffer", "module")}
+            for kind, named in (("parameter", root.named_parameters()), ("buffer", root.named_buffers()),
+                                ("module", root.named_modules())):
+                for name, value in named:
+                    self._names[kind].setdefault(id(value), name)
+        return super().trace(root, concrete_args)
+
+    def _name_of(self, value: Any) -> str | None:
+        if isinstance(value, nn.Parameter):
+            return self._names["parameter"].get(id(value))
+        if isinstance(value, torch.Tensor):
+            return self._names["buffer"].get(id(value))
+        if isinstance(value, nn.Module):
+            return self._names["module"].get(id(value))
+        return None
+
+    def create_arg(self, a: Any):
+        name = self._name_of(a) if isinstance(a, (torch.Tensor, nn.Module)) else None
+        if name is not None:
+            return self.create_node("get_attr", name, (), {})
+        return super().create_arg(a)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict):
+        if not isinstance(attr_val, torch.Tensor):
+            return attr_val
+        name = self._names["parameter"].get(id(attr_val)) if isinstance(attr_val, nn.Parameter) else None
+        if name is None and self.proxy_buffer_attributes:
+            name = self._names["buffer"].get(id(attr_val))
+        if name is None:
+            return attr_val
+        if name not in parameter_proxy_cache:
+            parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+        return parameter_proxy_cache[name]
+
+
 class _ShapePass(fx.Interpreter):
     """Runs the traced graph, recording per node its FLOPs and receptive field."""
 
-    def __init__(self, gm: fx.GraphModule, counter: FlopCounterMode):
-        super().__init__(gm, garbage_collect_values=False)
+    def __init__(self, model: nn.Module, graph: fx.Graph, counter: FlopCounterMode):
+        # The graph runs against the model itself: building an fx.GraphModule would
+        # generate and compile Python code for every node, which the pass never runs.
+        super().__init__(model, garbage_collect_values=False, graph=graph)
         self.counter = counter
         self.flops: dict[fx.Node, int] = {}
         self.info: dict[fx.Node, Any] = {}
-        self.replays: dict[tuple, tuple[torch.Size, torch.dtype, int]] = {}
+        self.replays: dict[tuple, tuple[type | None, tuple, int]] = {}  # key → (container, layouts, FLOPs)
         self.replayed = 0  # FLOPs of replayed calls, which the counter did not see
         self.unplaced: set[fx.Node] = set()
 
@@ -147,15 +204,33 @@ class _ShapePass(fx.Interpreter):
         module = self.fetch_attr(target)
         if isinstance(module, _SHAPE_KEEPING) and len(args) == 1 and isinstance(args[0], torch.Tensor):
             return args[0]
-        key = _replay_key(module, args, kwargs)
-        if key in self.replays:
-            shape, dtype, flops = self.replays[key]
-            self.replayed += flops
-            return torch.empty(shape, dtype=dtype, device="meta")
+        return self._replayed(_module_key(module, args, kwargs), super().call_module, target, args, kwargs)
+
+    def call_function(self, target, args, kwargs):
+        key = None if is_opaque(target) else _call_key("function", target, args, kwargs)
+        return self._replayed(key, super().call_function, target, args, kwargs)
+
+    def call_method(self, target, args, kwargs):
+        key = _call_key("method", target, args, kwargs) if args and isinstance(args[0], torch.Tensor) else None
+        return self._replayed(key, super().call_method, target, args, kwargs)
+
+    def _replayed(self, key: tuple | None, run, target, args, kwargs):
+        """``run(target, args, kwargs)``, or, where ``key`` was seen before, empty meta
+        tensors shaped like that call's outputs, with its FLOPs added to the count."""
+        if key is not None:
+            recorded = self.replays.get(key)
+            if recorded is not None:
+                container, layouts, flops = recorded
+                self.replayed += flops
+                outs = [torch.empty_strided(size, stride, dtype=dtype, device="meta") for size, stride, dtype in layouts]
+                return outs[0] if container is None else container(outs)
         before = self.counter.get_total_flops()
-        out = super().call_module(target, args, kwargs)
-        if key is not None and isinstance(out, torch.Tensor):
-            self.replays[key] = (out.shape, out.dtype, self.counter.get_total_flops() - before)
+        out = run(target, args, kwargs)
+        if key is not None:
+            layouts = _layouts(out, args, kwargs)
+            if layouts is not None:
+                container = type(out) if isinstance(out, (tuple, list)) else None
+                self.replays[key] = (container, layouts, self.counter.get_total_flops() - before)
         return out
 
     def counted(self) -> int:
@@ -178,11 +253,59 @@ class _ShapePass(fx.Interpreter):
         return value
 
 
-def _replay_key(module: nn.Module, args: tuple, kwargs: dict) -> tuple | None:
+def _module_key(module: nn.Module, args: tuple, kwargs: dict) -> tuple | None:
     if type(module) not in _REPLAYABLE or kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor):
         return None
-    x = args[0]
-    return type(module), module.extra_repr(), getattr(module, "return_indices", None), tuple(x.shape), x.dtype
+    described = _describe(args[0])
+    if described is _NOT_REPLAYABLE:
+        return None
+    return type(module), module.extra_repr(), getattr(module, "return_indices", None), described
+
+
+def _call_key(kind: str, target, args: tuple, kwargs: dict) -> tuple | None:
+    """What a function or method call's output shapes can depend on, or None where an
+    argument is something other than tensors and plain constants (a module, a callable)."""
+    described = _describe((args, tuple(sorted(kwargs.items()))))
+    return None if described is _NOT_REPLAYABLE else (kind, target, described)
+
+
+def _describe(value: Any) -> Any:
+    """A hashable stand-in for an argument: a meta tensor by its layout (on the meta
+    device that is all an op can read), a constant by its type and value (``2`` and
+    ``2.0`` give different dtypes), containers element by element."""
+    if isinstance(value, torch.Tensor):
+        if not value.is_meta:
+            return _NOT_REPLAYABLE
+        return (torch.Tensor, tuple(value.shape), value.stride(), value.storage_offset(), value.dtype)
+    if isinstance(value, (tuple, list)):
+        parts = tuple(_describe(v) for v in value)
+        return _NOT_REPLAYABLE if any(p is _NOT_REPLAYABLE for p in parts) else (type(value), parts)
+    if isinstance(value, slice):
+        parts = _describe((value.start, value.stop, value.step))
+        return _NOT_REPLAYABLE if parts is _NOT_REPLAYABLE else (slice, parts)
+    if value is None or value is Ellipsis or isinstance(value, (bool, int, float, str, torch.dtype, torch.device,
+                                                                   torch.memory_format, torch.layout)):
+        return (type(value), value)
+    return _NOT_REPLAYABLE
+
+
+def _layouts(out: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """Size, stride and dtype of ``out``, or of each tensor in it where it is a plain
+    tuple or list, or None where replaying it would not give the same thing back: not
+    all fresh plain meta tensors at offset 0, or one of them is an input handed back."""
+    if isinstance(out, (tuple, list)):
+        if type(out) not in (tuple, list) or not out:  # a named tuple (torch.max's) or empty
+            return None
+        outs = out
+    else:
+        outs = (out,)
+    inputs = {id(t) for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+    layouts = []
+    for t in outs:
+        if type(t) is not torch.Tensor or not t.is_meta or t.storage_offset() != 0 or id(t) in inputs:
+            return None
+        layouts.append((tuple(t.shape), t.stride(), t.dtype))
+    return tuple(layouts)
 
 
 def _first_line(exc: Exception) -> str:
@@ -195,11 +318,11 @@ def trace_shapes(model: nn.Module, input_size: tuple[int, int, int]) -> Trace:
     """Trace ``model`` (already on the meta device, in eval mode) at one input of
     ``input_size`` and record every node that moves data."""
     try:
-        gm = fx.symbolic_trace(model)
+        graph = _Tracer().trace(model)
     except Exception as exc:
         raise ValueError(f"{type(model).__name__} does not trace with torch.fx: {_first_line(exc)}") from exc
     counter = FlopCounterMode(display=False)
-    runner = _ShapePass(gm, counter)
+    runner = _ShapePass(model, graph, counter)
     x = torch.empty((1, *input_size), device="meta")
     try:
         with _PASS_LOCK, torch.no_grad(), torch.device("meta"), counter:
@@ -209,11 +332,10 @@ def trace_shapes(model: nn.Module, input_size: tuple[int, int, int]) -> Trace:
         raise ValueError(f"{type(model).__name__} does not run on a {size} input: {_first_line(exc)}") from exc
 
     values, info = runner.env, runner.info
-    modules = dict(gm.named_modules())
     kept: dict[fx.Node, NodeRecord] = {}
     depth_of: dict[fx.Node, int] = {}
-    for n in gm.graph.nodes:
-        module = modules.get(n.target) if n.op == "call_module" else None
+    for n in graph.nodes:
+        module = model.get_submodule(n.target) if n.op == "call_module" else None
         if isinstance(module, nn.MultiheadAttention):
             weighted = 2  # input projection, then output projection
         elif isinstance(module, _WEIGHTED) or (n.op == "call_function" and n.target in _WEIGHTED_FUNCTIONS):
