@@ -6,7 +6,9 @@ Per batch it does only what training needs, on the device and without waiting fo
 file is refreshed, a non-finite loss ends the run as failed, and a stop request (the
 run's ``stop`` file, SIGTERM or Ctrl-C) ends it as stopped after a checkpoint of the exact
 position. Under torchrun these checks are all-reduced, so every process makes the same
-decision at the same step.
+decision at the same step. Before each evaluation the BatchNorm statistics are recomputed
+for the current weights (:mod:`classifier.train.batchnorm`), since on a small dataset the
+running averages lag far behind them.
 
 Models with several outputs (GoogLeNet's and Inception's auxiliary heads, early-exit
 networks; see :mod:`classifier.outputs` for which one is the prediction) are trained on
@@ -52,6 +54,7 @@ from torch.utils.data import DataLoader, Sampler
 from classifier.outputs import main_logits, split_outputs
 from classifier.data import download, load_data, make_datasets, normalisation, tqdm_progress
 from classifier.registry import create_model, get_card
+from classifier.train.batchnorm import recompute_batchnorm
 from classifier.train.finetune import freeze_trunk, head_modules, starting_point, transfer
 from classifier.train.checkpoint import load_checkpoint, save_checkpoint
 from classifier.train.config import TrainConfig
@@ -420,6 +423,10 @@ class Trainer:
         return True
 
     def evaluate(self) -> dict:
+        """Test-split scores, after BatchNorm statistics are recomputed for the current
+        weights (:mod:`classifier.train.batchnorm`)."""
+        recompute_batchnorm(self.model, self.train_loader, self.device, self.autocast, self.cfg.channels_last,
+                            self.dist.all_reduce if self.dist.world > 1 else None)
         result = evaluate(self.model, self.test_loader, self.data.num_classes, self.device, self.autocast,
                           self.cfg.channels_last, self.dist)
         self._check_finite(result["loss"], "test")
