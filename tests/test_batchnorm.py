@@ -43,6 +43,18 @@ def test_frozen_batchnorms_and_nets_without_any_are_left_alone():
     assert all(torch.equal(v, before[k]) for k, v in plain.state_dict().items())
 
 
+def test_processes_share_the_average_of_their_statistics():
+    """Under torchrun each process sees its own shard; a summing all-reduce over two
+    processes whose shards gave these statistics and twice them leaves 1.5 times them."""
+    net = nn.Sequential(nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5)).train()
+    alone = nn.Sequential(nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5)).train()
+    alone.load_state_dict(net.state_dict())
+    recompute_batchnorm(alone, batches(2), torch.device("cpu"))
+    recompute_batchnorm(net, batches(2), torch.device("cpu"), all_reduce=lambda t: t + 2 * t if t.ndim else t + t)
+    torch.testing.assert_close(net[1].running_mean, 1.5 * alone[1].running_mean)
+    torch.testing.assert_close(net[1].running_var, 1.5 * alone[1].running_var)
+
+
 def test_resnet20_scores_far_above_chance_after_its_recipes_first_epoch_only_with_recomputed_statistics(tmp_path):
     """The plain default run's first epoch (the recipe's 164 epochs keep the rate at 0.1):
     measured 31.8 % with recomputed statistics and 10.2 % (chance) with the running

@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 from torch import nn
 
+from classifier.models.init import he_uniform_init
 from classifier.registry import Family, register_model
 from classifier.weights.convert import by_order
 from classifier.weights.entries import WeightEntry, register_weights
@@ -83,6 +84,7 @@ class NIN(nn.Sequential):
         layers["gap"] = nn.AdaptiveAvgPool2d(1)
         layers["flatten"] = nn.Flatten(1)
         super().__init__(layers)
+        he_uniform_init(self)  # pytorchcv's, whose trained CIFAR-10 net loads here
 
 
 # The authors' CIFAR-10 net (their released cuda-convnet/Caffe definition, the "NIN

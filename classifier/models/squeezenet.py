@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from classifier.models.init import he_uniform_init
 from classifier.registry import Family, register_model
 
 SQUEEZENET = Family(
@@ -86,6 +87,8 @@ class SqueezeNet(nn.Module):
             nn.Dropout(dropout), nn.Conv2d(512, num_classes, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1)
         )
         self.flatten = nn.Flatten(1)
+        he_uniform_init(self)
+        nn.init.normal_(self.classifier[1].weight, 0, 0.01)  # torchvision's and pytorchcv's final conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.flatten(self.classifier(self.features(x)))

@@ -425,6 +425,9 @@ class Trainer:
     def evaluate(self) -> dict:
         """Test-split scores, after BatchNorm statistics are recomputed for the current
         weights (:mod:`classifier.train.batchnorm`)."""
+        # the same images and augmentation draws in a resumed run as in an unbroken one
+        self.sampler.set_epoch(self.epoch)
+        torch.manual_seed(self.cfg.seed + 1009 * self.epoch + self.dist.rank)
         recompute_batchnorm(self.model, self.train_loader, self.device, self.autocast, self.cfg.channels_last,
                             self.dist.all_reduce if self.dist.world > 1 else None)
         result = evaluate(self.model, self.test_loader, self.data.num_classes, self.device, self.autocast,
