@@ -9,7 +9,9 @@ rows always add up to the model's total. MACs are FLOPs / 2 as counted by
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from dataclasses import dataclass
 
 from torch import nn
@@ -267,11 +269,33 @@ def _check_size(input_size) -> tuple[int, int, int]:
     return c, h, w
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Hold off the cyclic garbage collector while one model is built and analysed.
+
+    An analysis makes tens of thousands of objects that stay alive until it ends
+    (modules, fx nodes, meta tensors). With the collector on, they keep tipping it into
+    full collections, each of which walks every object in the process (some 300,000
+    once torch is imported, about 0.2 s a walk); after the analysis most of them are
+    garbage, so the collections found next to nothing. Where two analyses overlap (two
+    browser sessions), the one that switched the collector off switches it back on when
+    it ends: it is never left off.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 @functools.lru_cache(maxsize=64)
 def _analyze_registered(name: str, input_size: tuple[int, int, int]) -> Analysis:
     from classifier.registry import create_meta_model
 
-    return summarize(create_meta_model(name), input_size, name)
+    with _gc_paused():
+        return summarize(create_meta_model(name), input_size, name)
 
 
 def analyze(name_or_module: str | nn.Module, input_size: tuple[int, int, int] | None = None) -> Analysis:
@@ -290,8 +314,9 @@ def analyze(name_or_module: str | nn.Module, input_size: tuple[int, int, int] | 
         raise TypeError(f"analyze() takes a registered model name or an nn.Module, not {type(name_or_module).__name__}")
     if input_size is None:
         raise ValueError("input_size is needed to analyse a module that has no model card")
-    model = meta_copy(name_or_module).eval()
-    return summarize(model, _check_size(input_size), type(name_or_module).__name__)
+    with _gc_paused():
+        model = meta_copy(name_or_module).eval()
+        return summarize(model, _check_size(input_size), type(name_or_module).__name__)
 
 
 analyze.cache_clear = _analyze_registered.cache_clear  # type: ignore[attr-defined]

@@ -237,8 +237,11 @@ class _ShapePass(fx.Interpreter):
         return self.counter.get_total_flops() + self.replayed
 
     def run_node(self, n: fx.Node) -> Any:
+        # fx.Interpreter.run_node, less the current-node bookkeeping that only tracing
+        # inside an interpreter needs, keeping the arguments for the field rules.
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
         before = self.counted()
-        value = super().run_node(n)
+        value = getattr(self, n.op)(n.target, args, kwargs)
         self.flops[n] = self.counted() - before
         if n.op == "placeholder":
             self.info[n] = input_field(value)
@@ -246,7 +249,6 @@ class _ShapePass(fx.Interpreter):
             self.info[n] = Extent.CONSTANT
         elif n.op != "output":
             module = self.module.get_submodule(n.target) if n.op == "call_module" else None
-            args, kwargs = self.fetch_args_kwargs_from_env(n)
             self.info[n] = node_field(n, module, args, kwargs, value, self.info, self.env)
             if unplaced(n, value, self.info[n], self.info):
                 self.unplaced.add(n)
