@@ -168,12 +168,13 @@ def _param_rows(model: nn.Module, records: tuple[NodeRecord, ...]) -> tuple[list
     """
     seen: set[int] = set()
     owned: dict[str, int] = {}
+    modules = dict(model.named_modules(remove_duplicate=False))  # by path, without get_submodule's walk
     for r in records:
         if r.op == "call_module":
-            tensors = list(model.get_submodule(r.target).parameters())
+            tensors = list(modules[r.target].parameters())
         elif r.op == "get_attr":
             owner, _, attr = r.target.rpartition(".")
-            param = model.get_submodule(owner)._parameters.get(attr)  # None for buffers, constants
+            param = modules[owner]._parameters.get(attr)  # None for buffers, constants
             tensors = [param] if param is not None else []
         else:
             continue

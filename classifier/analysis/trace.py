@@ -189,10 +189,11 @@ class _Tracer(fx.Tracer):
 class _ShapePass(fx.Interpreter):
     """Runs the traced graph, recording per node its FLOPs and receptive field."""
 
-    def __init__(self, model: nn.Module, graph: fx.Graph, counter: FlopCounterMode):
+    def __init__(self, model: nn.Module, graph: fx.Graph, counter: FlopCounterMode, modules: dict[str, nn.Module]):
         # The graph runs against the model itself: building an fx.GraphModule would
         # generate and compile Python code for every node, which the pass never runs.
         super().__init__(model, garbage_collect_values=False, graph=graph)
+        self.modules = modules
         self.counter = counter
         self.flops: dict[fx.Node, int] = {}
         self.info: dict[fx.Node, Any] = {}
@@ -222,7 +223,10 @@ class _ShapePass(fx.Interpreter):
             if recorded is not None:
                 container, layouts, flops = recorded
                 self.replayed += flops
-                outs = [torch.empty_strided(size, stride, dtype=dtype, device="meta") for size, stride, dtype in layouts]
+                # Made past the device mode and the FLOP counter, which have nothing to
+                # do with an empty tensor: through them it costs ten times as much.
+                with torch._C.DisableTorchFunction(), torch._C._DisableTorchDispatch():
+                    outs = [torch.empty_strided(size, stride, dtype=dtype, device="meta") for size, stride, dtype in layouts]
                 return outs[0] if container is None else container(outs)
         before = self.counter.get_total_flops()
         out = run(target, args, kwargs)
@@ -248,7 +252,7 @@ class _ShapePass(fx.Interpreter):
         elif n.op == "get_attr":
             self.info[n] = Extent.CONSTANT
         elif n.op != "output":
-            module = self.module.get_submodule(n.target) if n.op == "call_module" else None
+            module = self.modules[n.target] if n.op == "call_module" else None
             self.info[n] = node_field(n, module, args, kwargs, value, self.info, self.env)
             if unplaced(n, value, self.info[n], self.info):
                 self.unplaced.add(n)
@@ -324,7 +328,10 @@ def trace_shapes(model: nn.Module, input_size: tuple[int, int, int]) -> Trace:
     except Exception as exc:
         raise ValueError(f"{type(model).__name__} does not trace with torch.fx: {_first_line(exc)}") from exc
     counter = FlopCounterMode(display=False)
-    runner = _ShapePass(model, graph, counter)
+    # Every path, a shared module's second name included: get_submodule walks the path
+    # attribute by attribute, thousands of times in a deep net.
+    modules = dict(model.named_modules(remove_duplicate=False))
+    runner = _ShapePass(model, graph, counter, modules)
     x = torch.empty((1, *input_size), device="meta")
     try:
         with _PASS_LOCK, torch.no_grad(), torch.device("meta"), counter:
@@ -337,7 +344,7 @@ def trace_shapes(model: nn.Module, input_size: tuple[int, int, int]) -> Trace:
     kept: dict[fx.Node, NodeRecord] = {}
     depth_of: dict[fx.Node, int] = {}
     for n in graph.nodes:
-        module = model.get_submodule(n.target) if n.op == "call_module" else None
+        module = modules[n.target] if n.op == "call_module" else None
         if isinstance(module, nn.MultiheadAttention):
             weighted = 2  # input projection, then output projection
         elif isinstance(module, _WEIGHTED) or (n.op == "call_function" and n.target in _WEIGHTED_FUNCTIONS):
