@@ -3,8 +3,8 @@ the bundled digits: does each one learn with the settings a user gets by default
 
 Each net trains with its recipe (classifier/train/recipes.py) except the epoch count,
 which is the budget's (so the schedule anneals within it), until those epochs are done
-or its CPU seconds run out, whichever comes first (the seconds column is wall time); the test split is scored after every
-epoch and once more where the time ran out. Nets run cheapest first (by MACs), so a run
+or its CPU seconds run out, whichever comes first (the seconds column is wall time); the
+test split is scored after every epoch and once more where the time ran out. Nets run cheapest first (by MACs), so a run
 cut short has covered the most nets. Each result is appended to a JSON-lines file as it
 comes, so running the script again continues where it stopped; the table is rewritten
 as CSV and Markdown after every net.
@@ -36,8 +36,8 @@ COLUMNS = ("model", "parameters", "epochs", "seconds", "first_loss", "last_loss"
            "recipe")
 
 
-def stop_after_cpu_time(seconds: float, stop: threading.Event, done: threading.Event) -> threading.Thread:
-    """A thread that sets ``stop`` once this process has used ``seconds`` of CPU time
+def stop_after_cpu_time(seconds: float, stop: threading.Event, done: threading.Event) -> None:
+    """Start a thread that sets ``stop`` once this process has used ``seconds`` of CPU time
     (all its threads) from now, unless ``done`` is set first. CPU time, not wall time: on
     a shared machine the load stretches wall time, so a wall budget would give each net
     fewer steps the busier the machine is."""
@@ -49,9 +49,7 @@ def stop_after_cpu_time(seconds: float, stop: threading.Event, done: threading.E
                 stop.set()
                 return
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def train_for(cfg: TrainConfig, cpu_seconds: float, root: Path) -> dict:
@@ -142,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(row) + "\n")
         write_tables(read_rows(results), args.out, note)
         print(f"{row['model']:28} {row['parameters']:>11,} {row['epochs']:>5g} ep {row['seconds']:>6.0f} s "
-              f"loss {row['first_loss']} → {row['last_loss']} top-1 {row['best_top1']:6.1%} {row['images_per_s']:>8,.0f} img/s", flush=True)
+              f"loss {row['first_loss']} → {row['last_loss']} top-1 {row['best_top1']:6.1%} "
+              f"{row['images_per_s']:>8,.0f} img/s", flush=True)
     print(f"table: {args.out / 'recipes.md'}")
     return 0
 

@@ -31,7 +31,6 @@ import torch
 from classifier.analysis import analyze
 from classifier.registry import get_card, list_models
 from classifier.train import RunDir, TrainConfig, Trainer
-from classifier.train.engine import training_loss
 
 PROBE_IMAGES, PROBE_STEPS = 16, 24
 FIRST_EPOCH = ("mnasnet1_0_cifar",)
@@ -59,29 +58,23 @@ def test_first_epoch_of_the_plain_default_run_is_far_above_chance(name, tmp_path
 
 
 def probe_losses(name: str, root) -> list[float]:
-    """The training loss at each of ``PROBE_STEPS`` steps on the first ``PROBE_IMAGES``
-    training images (augmented afresh each step), with the model's recipe."""
+    """The training loss at each of ``PROBE_STEPS`` steps of the engine's own training
+    loop, fed the first ``PROBE_IMAGES`` training images (augmented afresh for each
+    step) instead of its loader, with the model's recipe."""
     cfg = TrainConfig(model=name)
     if cfg.optimizer == "sgd":
         cfg.lr *= PROBE_IMAGES / cfg.batch_size
     trainer = Trainer(cfg, RunDir(root, name))
     images = trainer.train_loader.dataset
-    model, losses = trainer.model.train(), []
-    progress, regularization = trainer.hooks["training_progress"], trainer.hooks["regularization_loss"]
-    for step in range(PROBE_STEPS):
+
+    def fixed_batch() -> tuple[torch.Tensor, torch.Tensor]:
         x, y = zip(*(images[i] for i in range(PROBE_IMAGES)))
-        if progress:
-            progress(step / trainer.total_steps)
-        loss, _ = training_loss(model(torch.stack(x)), torch.tensor(y), trainer.criterion)
-        if regularization:
-            loss = loss + regularization()
-        trainer.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        trainer.optimizer.step()
-        trainer.scheduler.step()
-        losses.append(loss.item())
+        return torch.stack(x), torch.tensor(y)
+
+    trainer.train_loader = [fixed_batch() for _ in range(PROBE_STEPS)]
+    assert trainer.train_epoch() and trainer.log_every == 1
     trainer.close()
-    return losses
+    return [m["loss"] for m in trainer.run.read_metrics() if m["kind"] == "train"]
 
 
 @pytest.mark.parametrize("name", cheapest_per_recipe())

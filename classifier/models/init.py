@@ -1,4 +1,4 @@
-"""Initialisation shared by the families that have no normalisation layers.
+"""He-uniform initialisation, shared by NIN and SqueezeNet, which have no normalisation layers.
 
 PyTorch's default for conv and linear layers (Kaiming-uniform with a = √5) draws a sixth
 of the variance He et al. 2015 derive for ReLU nets. With BatchNorm that does not matter;
