@@ -11,6 +11,10 @@ as CSV and Markdown after every net.
 
     python bench/recipes.py                          # every small-input variant
     python bench/recipes.py --epochs 1 --cpu-seconds 60 --models lenet5 resnet20_cifar
+    python bench/recipes.py --threads 1 --shard 1/2 & python bench/recipes.py --threads 1 --shard 2/2
+
+``--shard K/N`` trains every N-th net from the K-th on, so N processes of one thread each
+share the machine's cores; they append to the same results file.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -114,19 +120,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", help="default: every small-input variant")
     parser.add_argument("--epochs", type=int, default=3, help="epoch budget of each net (default 3)")
-    parser.add_argument("--cpu-seconds", type=float, default=150.0,
-                        help="CPU-time budget of each net's training and scoring, all threads counted (default 150, "
-                        "75 s of wall time on two idle cores; a net it stops is scored once more after it)")
+    parser.add_argument("--cpu-seconds", type=float, default=120.0,
+                        help="CPU-time budget of each net's training and scoring, all threads counted (default 120, "
+                        "120 s of wall time on one idle core; a net it stops is scored once more after it)")
+    parser.add_argument("--threads", type=int, help="torch threads of this process (default: torch's)")
+    parser.add_argument("--shard", default="1/1", help="K/N: every N-th net from the K-th on (default 1/1)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--fresh", action="store_true", help="forget earlier results instead of continuing")
     args = parser.parse_args(argv)
 
+    shard, shards = (int(part) for part in args.shard.split("/"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "recipes.jsonl"
     if args.fresh:
         results.unlink(missing_ok=True)
     models = args.models or sorted(list_models(small_input=True), key=lambda n: analyze(n).macs)
+    models = models[shard - 1::shards]
     done = {r["model"] for r in read_rows(results)}
     note = (f"Each 32×32 variant with its default recipe on the bundled digits (1,347 training, 450 test "
             f"images), at most {args.epochs} epochs or {args.cpu_seconds:g} s of CPU time per net; chance is 10 %.")

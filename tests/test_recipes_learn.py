@@ -4,12 +4,11 @@ Two checks, sized for CI on two cores (bench/recipes.py trains every variant for
 prints the table):
 
 - the first epoch of the plain default run (``TrainConfig(model=name)``, nothing set: the
-  recipe's full run length, so its rate is at full strength) lifts MnasNet-1.0 (a network
-  found by architecture search, Tan et al. 2019) far above chance on digits' test split.
-  NASNet-A, AmoebaNet-A and ENAS cells train at 3–5 images/s here, six minutes an epoch,
-  so the bench covers those; ResNet-20's first epoch is in tests/test_batchnorm.py.
-  MobileNet v2's first epoch gave 26 % with two threads and 19.8 % with one (measured
-  here), too close to chance for a wide margin, so it is left to the bench;
+  recipe's full run length, so its rate is at full strength) lifts MobileNet v2 and
+  MnasNet-1.0 (a network found by architecture search, Tan et al. 2019) to 40 % or more
+  on digits' test split, four times chance; they measured 72 % and 63 % here with one
+  thread. NASNet-A, AmoebaNet-A and ENAS cells train at a few images/s here, minutes an
+  epoch, so the bench covers those; ResNet-20's first epoch is in tests/test_batchnorm.py;
 - each recipe lowers the training loss of its cheapest variant on a fixed batch of 16
   digits within 24 steps. The probe steps 16 images at a time where the recipe's batch
   is 32–128, so an SGD rate is scaled by 16 / batch (the linear scaling rule, Goyal et
@@ -33,7 +32,7 @@ from classifier.registry import get_card, list_models
 from classifier.train import RunDir, TrainConfig, Trainer
 
 PROBE_IMAGES, PROBE_STEPS = 16, 24
-FIRST_EPOCH = ("mnasnet1_0_cifar",)
+FIRST_EPOCH = ("mobilenet_v2_cifar", "mnasnet1_0_cifar")
 HEAVY = 1.2e9  # MACs
 
 
@@ -54,7 +53,7 @@ def test_first_epoch_of_the_plain_default_run_is_far_above_chance(name, tmp_path
     assert trainer.train_epoch()
     top1 = trainer.evaluate()["top1"]
     trainer.close()
-    assert top1 >= 0.2, f"{name}: {top1:.1%} on digits' test split after one epoch (chance 10 %)"
+    assert top1 >= 0.4, f"{name}: {top1:.1%} on digits' test split after one epoch (chance 10 %)"
 
 
 def probe_losses(name: str, root) -> list[float]:
