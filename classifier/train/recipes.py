@@ -1,6 +1,8 @@
 """The training recipe each model starts from: its paper's small-input recipe where the
-paper gives one, else one measured here on the bundled digits or, for most nets whose
-papers are ImageNet-only, a starting point not tuned for the net (its ``source`` says so).
+paper gives one, else one measured here on the bundled digits: per model (LeNet-5) or,
+for the nets whose papers are ImageNet-only, one per kind of net (Adam without
+normalisation layers, AdamW with them), measured on a few nets of that kind and not
+tuned for each (its ``source`` says which).
 
 A recipe fills the :class:`~classifier.train.config.TrainConfig` fields a user leaves
 unset, so ``python -m classifier train --model X`` trains X the way X is meant to be
