@@ -98,7 +98,7 @@ def train_for(cfg: TrainConfig, cpu_seconds: float, root: Path) -> dict:
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "steps": trainer.step,
         "epochs": round(epochs, 2),
-        "ended": f"{cpu_seconds:g} CPU-s" if trainer.stop_event.is_set() else f"{cfg.epochs} epochs",
+        "ended": f"{cpu_seconds:g} CPU-s" if trainer.stop_event.is_set() else f"{cfg.epochs} epoch{'s' * (cfg.epochs > 1)}",
         "seconds": round(time.perf_counter() - start, 1),
         # the training loss of the first and the last logged steps (every step on digits):
         # whether a net learns shows here even where its test top-1 has not moved yet
