@@ -126,9 +126,9 @@ FAMILY_RECIPES: dict[str, Recipe] = {
 # split at 31 % after three epochs, 56 % with one warm-up epoch. NIN, whose last mlpconv
 # ends in a ReLU before the global pool, settles at a loss of ln 10 (equal scores for
 # every class: its class maps have gone to zero) under SGD 0.1 or 0.02, Adam 1e-3 or Adam
-# 3e-4 without warm-up; with it, it reaches 23 % in 3
-# epochs and 39 % in 6 (bench/recipes.py, one thread, seed 0). The AdamW one replaced the CIFAR ResNet recipe's SGD 0.1
-# at batch 64, under which MobileNet v2, IGCV2, ShuffleNet v1 and EfficientNet-B0 stayed
+# 3e-4 without warm-up; with it, it reaches 23 % in 3 epochs and 39 % in 6 (bench/recipes.py,
+# one thread, seed 0). The AdamW one replaced the CIFAR ResNet recipe's SGD 0.1 at batch
+# 64, under which MobileNet v2, IGCV2, ShuffleNet v1 and EfficientNet-B0 stayed
 # below 20 % after one epoch, their training loss rising; one epoch of AdamW 2e-3 at batch
 # 32 (one thread, seed 0) gave ShuffleNet v1 88 %, IGCV2 92 %, MobileNet v2 72 %, MnasNet
 # 63 %, ShuffleNet v2 61 % and EfficientNet-B0 58 %. SGD 0.02 at batch 32 did better on
