@@ -1,6 +1,6 @@
 """bench/recipes.py itself, on LeNet-5 (a second of training): the step budget becomes
-whole epochs, each row says what ended it and whether the net learned, and ``--redo``
-replaces a row instead of adding a second one."""
+whole epochs, each row keeps its budget and says what ended it and whether the net
+learned, and ``--redo`` replaces a row instead of adding a second one."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ def test_a_step_budget_trains_whole_epochs_and_the_row_says_what_ended_it(bench,
     # budget of 50 steps is two whole epochs
     assert bench.main(["--models", "lenet5", "--steps", "50", "--out", str(tmp_path)]) == 0
     (row,) = rows(tmp_path)
-    assert (row["steps"], row["epochs"], row["ended"]) == (84, 2.0, "2 epochs")
+    assert (row["budget"], row["steps"], row["epochs"], row["ended"]) == (50, 84, 2.0, "2 epochs")
     assert row["learns"] == (row["best_top1"] >= 0.3) and row["last_loss"] < row["first_loss"]
     table = (tmp_path / "recipes.md").read_text()
-    assert "| lenet5 | 60,850 | 84 | 2 | 2 epochs |" in table
+    assert "| lenet5 | 60,850 | 50 | 84 | 2 | 2 epochs |" in table
+    assert "Step budgets: 50 steps (1 variants)." in table
     assert f"{int(row['learns'])} of the 1 variants trained so far learn" in table
     assert (tmp_path / "recipes.csv").read_text().splitlines()[0] == ",".join(bench.COLUMNS)
 
