@@ -9,9 +9,9 @@ the fewest whole epochs holding ``--steps`` steps (so the schedule anneals withi
 budget), until those epochs are done or its CPU seconds run out, whichever comes first
 (the seconds column is wall time); the table says which ended each run. The test split
 is scored after every epoch and once more where the time ran out. A net counts as
-learning when its best test top-1 reaches three times chance (30 %). The deep nets at
-the papers' batch 128 start slowly (ResNet-44 is at 22.9 % after 120 steps and at
-99.6 % after 400), so a net that misses the mark is rerun with a longer budget
+learning when its best test top-1 reaches three times chance (30 %). Some nets start
+slowly (ResNet-44 is at 22.9 % after 120 steps and at 99.6 % after 400; NIN and
+Highway-19 too), so a net that misses the mark is rerun with a longer budget
 (``--redo --steps 400``); each row keeps the budget it had, and the table lists the
 budgets it holds. Nets run cheapest first (by MACs), so a run cut short has covered the
 most nets. Each result is appended to a JSON-lines file as it comes, so running the
