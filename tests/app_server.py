@@ -68,3 +68,17 @@ def browser_page(url: str, width: int = 1400, height: int = 1000):
             yield page
         finally:
             browser.close()
+
+
+def click_tab(page, name: str, timeout: float = 60_000) -> None:
+    """Click a tab once the page shows exactly one tab of that name.
+
+    After a rerun Streamlit keeps the previous run's tab block on the page for a moment
+    beside the new one (unmarked: only element containers get ``data-stale``), so the
+    name can briefly match twice.
+    """
+    from playwright.sync_api import expect
+
+    tab = page.get_by_role("tab", name=name)
+    expect(tab).to_have_count(1, timeout=timeout)
+    tab.click()

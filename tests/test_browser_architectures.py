@@ -2,7 +2,7 @@
 
 import pytest
 
-from app_server import browser_page, running_app
+from app_server import browser_page, click_tab, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -20,8 +20,8 @@ def test_pick_architecture_shows_graph_and_table(tmp_path):
         page.get_by_role("heading", name="VGG-16").first.wait_for(timeout=60_000)
         page.get_by_text("212 px", exact=True).wait_for(timeout=120_000)  # the analysis, on a busy machine
         page.get_by_text("stride 32", exact=True).wait_for(timeout=30_000)
-        page.get_by_role("tab", name="Layer graph").click()
+        click_tab(page, "Layer graph")
         page.locator("svg .node").first.wait_for(timeout=30_000)
-        page.get_by_role("tab", name="Layer table").click()
+        click_tab(page, "Layer table")
         page.locator("[data-testid='stDataFrame']").wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "architectures.png"), full_page=True)

@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from app_server import browser_page, running_app
+from app_server import browser_page, click_tab, running_app
 from imagenet_cache import prefilled, torch_home
 
 from classifier.images import decode_image, sample_images
@@ -30,7 +30,7 @@ def test_upload_predict_and_deconvnet(tmp_path, monkeypatch):
         page.locator("input[type=file]").set_input_files(str(photo))
         page.get_by_text("Top-5 predictions").wait_for(timeout=120_000)
         page.get_by_text(expected).first.wait_for(timeout=60_000)  # the chart's top bar label
-        page.get_by_role("tab", name="Deconvnet").click()
+        click_tab(page, "Deconvnet")
         page.get_by_text("the projection (grey = 0)").wait_for(timeout=180_000)
         grid = page.locator("[data-testid=stImage] img").nth(1)
         grid.wait_for(timeout=30_000)

@@ -2,7 +2,7 @@
 weights, 32×32: cheap), run the cascading model randomisation and see its chart drawn."""
 
 import pytest
-from app_server import browser_page, running_app
+from app_server import browser_page, click_tab, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -12,7 +12,7 @@ def test_cascading_randomisation_chart_opens(tmp_path):
         page.goto(f"{url}/inspect?inspect_model=lenet5")
         page.get_by_role("heading", name="Inspect").wait_for(timeout=60_000)
         page.get_by_text("Top-5 predictions").wait_for(timeout=120_000)
-        page.get_by_role("tab", name="Sanity checks").click()
+        click_tab(page, "Sanity checks")
         page.get_by_role("button", name="Run: model randomisation").click()
         chart = page.locator("[data-testid=stPlotlyChart]").nth(1)  # after the top-5 chart
         chart.get_by_text("Cascading model randomisation").wait_for(timeout=120_000)
