@@ -160,8 +160,7 @@ MODEL_RECIPES: dict[str, Recipe] = {
     # He et al.'s warm-up epoch (added here, not Huang et al.'s) at 86.9 % (bench/recipes.py).
     "sd_resnet110_cifar": replace(
         FAMILY_RECIPES["Stochastic Depth"], warmup_epochs=1.0,
-        source=f"Huang et al. 2016 (Stochastic Depth) §4, CIFAR (Nesterov SGD 0.1, wd 1e-4, batch 128, 500 "
-        f"epochs; {COSINE}), with He et al. 2016's warm-up epoch for 110 layers",
+        source=FAMILY_RECIPES["Stochastic Depth"].source + ", with He et al. 2016's warm-up epoch for 110 layers",
     ),
     # LeNet-5's own training (LeCun et al. 1998 §II-B: 20 passes of stochastic diagonal
     # Levenberg-Marquardt over MNIST) uses an optimizer torch does not have. SGD at 0.1,
